@@ -1,0 +1,346 @@
+//! The `sigil` command line: serve, migrate, and operator tasks on users,
+//! clients and keys. Secrets are read from standard input, never from
+//! arguments (which other users can see in the process list).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clients::{self, GrantType, NewClient};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::keys::{Alg, KeyState};
+use crate::passwords::Passwords;
+use crate::scope::Scopes;
+use crate::state::Sigil;
+use crate::store;
+use crate::users::{self, RegisterError, Registration};
+
+#[derive(Parser)]
+#[command(name = "sigil", version, about = "A standalone identity provider")]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables SIGIL_* override it.
+    #[arg(long, env = "SIGIL_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creating the database and keys on first start).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client. A confidential client's secret is printed once.
+    Create(CreateClient),
+    /// List registered clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct CreateClient {
+    client_id: String,
+    /// A public client (no secret; e.g. a mobile or browser app).
+    #[arg(long)]
+    public: bool,
+    /// Grant types the client may use.
+    #[arg(long, value_delimiter = ',', default_value = "password,refresh_token")]
+    grant_types: Vec<String>,
+    /// Space-separated scopes the client may request.
+    #[arg(long, default_value = "")]
+    scopes: String,
+    /// Signing algorithm for this client's tokens (default: the server's).
+    #[arg(long)]
+    alg: Option<String>,
+    /// `aud` of this client's tokens (default: the server's).
+    #[arg(long)]
+    audience: Option<String>,
+    /// Read the client secret from standard input instead of generating one.
+    #[arg(long)]
+    secret_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List signing keys with their schedule.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the public JWKS.
+    ExportPublic,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            store::connect(&config.database_url, 1).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Users(UsersCommand::Create {
+            username,
+            email,
+            password_stdin: _,
+        }) => create_user(config, username, email).await,
+        Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
+        Command::Clients(ClientsCommand::List { json }) => list_clients(config, json).await,
+        Command::Keys(KeysCommand::List { json }) => list_keys(config, json).await,
+        Command::Keys(KeysCommand::ExportPublic) => {
+            let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
+            let jwks = sigil.keys.current().jwks_body().clone();
+            println!("{}", String::from_utf8_lossy(&jwks));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let started = std::time::Instant::now();
+    let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    sigil.spawn_key_refresh(Duration::from_secs(5));
+    tracing::info!(
+        %listen,
+        issuer = %sigil.config.issuer,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "sigil is listening"
+    );
+    crate::http::serve(listener, sigil, shutdown_signal()).await?;
+    tracing::info!("sigil stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}
+
+fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        bail!("no {what} on standard input");
+    }
+    Ok(SecretString::from(text.to_string()))
+}
+
+async fn create_user(config: Config, username: String, email: String) -> anyhow::Result<()> {
+    let password = read_stdin_secret("password")?;
+    let store = store::connect(&config.database_url, 2).await?;
+    let passwords = Passwords::new(&config.argon2, &config.password)?;
+    let registration = Registration {
+        username,
+        email,
+        password,
+    };
+    let now = SystemClock.now();
+    let user = users::create(
+        store.as_ref(),
+        &passwords,
+        &config.password,
+        registration,
+        now,
+    )
+    .await;
+    match user {
+        Ok(user) => {
+            println!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Err(RegisterError::Invalid(errors)) => {
+            let lines: Vec<String> = errors.iter().map(|(f, m)| format!("  {f}: {m}")).collect();
+            bail!("invalid user:\n{}", lines.join("\n"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()> {
+    let grant_types = args
+        .grant_types
+        .iter()
+        .map(|g| g.trim().parse::<GrantType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let scopes = Scopes::parse(&args.scopes)?;
+    let alg = args
+        .alg
+        .as_deref()
+        .map(str::parse::<Alg>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let secret = if args.secret_stdin {
+        Some(read_stdin_secret("client secret")?)
+    } else {
+        None
+    };
+    let generated = secret.is_none();
+    let store = store::connect(&config.database_url, 2).await?;
+    let new = NewClient {
+        id: args.client_id,
+        public: args.public,
+        grant_types,
+        scopes,
+        alg,
+        audience: args.audience,
+        secret,
+    };
+    let (client, secret) = clients::create_client(store.as_ref(), new, SystemClock.now()).await?;
+    println!("client_id: {}", client.id);
+    match secret {
+        Some(secret) if generated => {
+            println!("client_secret: {}", secret.expose_secret());
+            eprintln!("Store the secret now: Sigil keeps only its hash and cannot show it again.");
+        }
+        Some(_) => println!("client_secret: (as given on standard input)"),
+        None => println!("public client: authenticates with client_id alone"),
+    }
+    Ok(())
+}
+
+async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url, 2).await?;
+    let clients = clients::list_clients(store.as_ref()).await?;
+    if json {
+        let rows: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "client_id": c.id,
+                    "public": c.is_public(),
+                    "grant_types": c.grant_types,
+                    "scopes": c.scopes.to_string(),
+                    "alg": c.alg.map(|a| a.as_str()),
+                    "audience": c.audience,
+                    "disabled": c.disabled,
+                    "created_at": c.created_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<12} {:<40} {:<8} SCOPES",
+        "CLIENT_ID", "TYPE", "GRANTS", "ALG"
+    );
+    for c in clients {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        println!(
+            "{:<24} {:<12} {:<40} {:<8} {}",
+            c.id,
+            if c.is_public() {
+                "public"
+            } else {
+                "confidential"
+            },
+            grants.join(","),
+            c.alg.map_or("default", |a| a.as_str()),
+            c.scopes
+        );
+    }
+    Ok(())
+}
+
+async fn list_keys(config: Config, json: bool) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url, 2).await?;
+    let now = SystemClock.now();
+    let keys = store.list_keys().await?;
+    let state =
+        |k: &store::KeyRecord| KeyState::at(now, k.activates_at, k.retires_at, k.removes_at);
+    if json {
+        let rows: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kid": k.kid, "alg": k.alg, "state": state(k),
+                    "created_at": k.created_at, "activates_at": k.activates_at,
+                    "retires_at": k.retires_at, "removes_at": k.removes_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<44} {:<6} {:<8} {:<12} {:<12} {:<12} REMOVES",
+        "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES"
+    );
+    let time = |t: Option<i64>| t.map_or("-".to_string(), |t| t.to_string());
+    for k in &keys {
+        println!(
+            "{:<44} {:<6} {:<8} {:<12} {:<12} {:<12} {}",
+            k.kid,
+            k.alg,
+            state(k).as_str(),
+            k.created_at,
+            k.activates_at,
+            time(k.retires_at),
+            time(k.removes_at)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! One typed configuration: defaults < TOML file < `SIGIL_*` environment.
+//!
+//! Unknown keys and bad values stop start-up with a message naming the key.
+//! Nested keys come from the environment with `__` as the separator, e.g.
+//! `SIGIL_ARGON2__MEMORY_KIB=65536`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::keys::Alg;
+
+/// Environment variables with the `SIGIL_` prefix that are not config keys.
+const NOT_CONFIG_KEYS: &[&str] = &["config", "log_format"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP listener binds.
+    pub listen: SocketAddr,
+    /// The `iss` of every token and the base of every advertised endpoint.
+    /// Defaults to `http://<listen>`.
+    pub issuer: String,
+    /// `sqlite://path` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// Connection pool size for Postgres.
+    pub database_max_connections: u32,
+    /// Where the key-encryption key lives (`kek` inside this folder).
+    pub keys_dir: PathBuf,
+    /// The key-encryption key itself (base64url, 32 bytes), instead of the file.
+    pub kek: Option<SecretString>,
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Signing algorithm for clients that do not choose one.
+    pub default_alg: Alg,
+    /// `aud` for clients that do not set one; defaults to the issuer.
+    pub default_audience: Option<String>,
+    /// Whether `POST /users` is open; when closed only the CLI creates users.
+    pub registration: bool,
+    /// RSA modulus size for generated keys: 2048, 3072 or 4096.
+    pub rsa_bits: usize,
+    /// Upper bound of the JWKS `Cache-Control: max-age`.
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+    pub password: PasswordPolicy,
+    pub argon2: Argon2Config,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordPolicy {
+    /// Minimum length in characters.
+    pub min_length: usize,
+    /// Maximum length in characters (bounds the hashing cost an attacker can ask for).
+    pub max_length: usize,
+}
+
+/// argon2id cost. The defaults are OWASP's (m=19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// How many hashes may run at once; 0 means one per CPU core.
+    pub max_concurrent: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: String::new(),
+            database_url: "sqlite://sigil.db".into(),
+            database_max_connections: 10,
+            keys_dir: PathBuf::from("keys"),
+            kek: None,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            default_alg: Alg::RS256,
+            default_audience: None,
+            registration: true,
+            rsa_bits: 2048,
+            jwks_max_age: Duration::from_secs(15 * 60),
+            password: PasswordPolicy::default(),
+            argon2: Argon2Config::default(),
+        }
+    }
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_length: 8,
+            max_length: 128,
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Argon2Config {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration: `{key}` {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+impl Config {
+    /// Reads defaults, then `file` (if any), then `SIGIL_*` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Parse(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let env = Env::prefixed("SIGIL_")
+            .split("__")
+            .filter(|key| !NOT_CONFIG_KEYS.contains(&key.as_str()));
+        figment = figment.merge(env);
+        Self::from_figment(figment)
+    }
+
+    /// Builds a config from a TOML string alone (tests, examples).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validated()
+    }
+
+    /// Checks every value and fills the ones derived from others.
+    pub fn validated(mut self) -> Result<Config, ConfigError> {
+        if self.issuer.is_empty() {
+            self.issuer = format!("http://{}", self.listen);
+        }
+        let issuer_ok = (self.issuer.starts_with("https://") || self.issuer.starts_with("http://"))
+            && !self.issuer.contains(['?', '#', ' '])
+            && self
+                .issuer
+                .split("://")
+                .nth(1)
+                .is_some_and(|rest| !rest.is_empty());
+        if !issuer_ok {
+            return invalid("issuer", "must be an http(s) URL without query or fragment");
+        }
+        if crate::store::Backend::of(&self.database_url).is_none() {
+            return invalid("database_url", "must start with sqlite:// or postgres://");
+        }
+        if self.database_max_connections == 0 {
+            return invalid("database_max_connections", "must be at least 1");
+        }
+        let ttl = self.access_token_ttl.as_secs();
+        if !(10..=24 * 3600).contains(&ttl) {
+            return invalid("access_token_ttl", "must be between 10s and 24h");
+        }
+        if ![2048, 3072, 4096].contains(&self.rsa_bits) {
+            return invalid("rsa_bits", "must be 2048, 3072 or 4096");
+        }
+        if self.jwks_max_age.as_secs() > 24 * 3600 {
+            return invalid("jwks_max_age", "must be at most 24h");
+        }
+        let p = &self.password;
+        if p.min_length == 0 || p.min_length > p.max_length || p.max_length > 1024 {
+            return invalid("password", "needs 1 <= min_length <= max_length <= 1024");
+        }
+        let a = &self.argon2;
+        if let Err(e) = argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None) {
+            return invalid("argon2", &format!("parameters are not valid: {e}"));
+        }
+        Ok(self)
+    }
+
+    /// The issuer without a trailing slash, to which endpoint paths are appended.
+    pub fn base_url(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    pub fn audience(&self) -> &str {
+        self.default_audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Path of the key-encryption-key file.
+    pub fn kek_file(&self) -> PathBuf {
+        self.keys_dir.join("kek")
+    }
+}
+
+fn invalid<T>(key: &'static str, problem: &str) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        problem: problem.to_string(),
+    })
+}

@@ -1,0 +1,61 @@
+//! RFC 6750 bearer-token authentication for Sigil's own resource endpoints.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::tokens::{AccessClaims, TokenError, verify_access_token};
+
+/// The verified claims of the request's access token.
+pub struct Authenticated(pub AccessClaims);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let sigil = &state.sigil;
+        let token = bearer_token(parts)?;
+        let now = sigil.clock.now();
+        let config = &sigil.config;
+        let audiences = [config.issuer.as_str(), config.audience()];
+        let claims = verify_access_token(
+            &sigil.keys.current(),
+            token,
+            &config.issuer,
+            &audiences,
+            now,
+        )
+        .map_err(|e| ApiError::Bearer(Some(e)))?;
+        Ok(Authenticated(claims))
+    }
+}
+
+/// RFC 6750 §2.1: `Authorization: Bearer <token68>`. Anything else is "no
+/// token" (a challenge without an error code) or a malformed token.
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Bearer(None))?
+        .to_str()
+        .map_err(|_| ApiError::Bearer(Some(TokenError::Malformed)))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Bearer(None));
+    }
+    let token = token.trim();
+    let token68 = !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+    if !token68 {
+        return Err(ApiError::Bearer(Some(TokenError::Malformed)));
+    }
+    Ok(token)
+}

@@ -1,0 +1,115 @@
+//! Public, unauthenticated documents: the JWKS and the server metadata.
+//! Both are served from precomputed bodies.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::state::Sigil;
+
+// RFC 7517 §5: the JWK Set. `Cache-Control` never lets a verifier cache the
+// set past its next change; `ETag`/`If-None-Match` make revalidation cheap.
+pub async fn jwks_get(State(sigil): State<Arc<Sigil>>, headers: HeaderMap) -> Response {
+    let keys = sigil.keys.current();
+    let now = sigil.clock.now();
+    let max_age = keys.jwks_max_age(now, sigil.config.jwks_max_age.as_secs());
+    let cache_control = format!("public, max-age={max_age}");
+    let etag = keys.etag();
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = Response::new(Body::from(keys.jwks_body().clone()));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        );
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    response
+}
+
+/// The two metadata documents, rebuilt at most every few seconds (the
+/// supported scopes follow the registered clients).
+pub struct MetadataCache {
+    bodies: ArcSwap<Option<(i64, Bytes, Bytes)>>,
+}
+
+const METADATA_REFRESH_SECONDS: i64 = 10;
+
+impl MetadataCache {
+    pub fn new() -> Self {
+        MetadataCache {
+            bodies: ArcSwap::from_pointee(None),
+        }
+    }
+
+    async fn get(&self, sigil: &Sigil, openid: bool) -> Result<Bytes, ApiError> {
+        let now = sigil.clock.now();
+        let cached = self.bodies.load();
+        if let Some((built, oauth, oidc)) = cached.as_ref() {
+            if now - built < METADATA_REFRESH_SECONDS {
+                return Ok(if openid { oidc.clone() } else { oauth.clone() });
+            }
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for client in crate::clients::list_clients(sigil.store.as_ref()).await? {
+            for scope in client.scopes.iter() {
+                if !scopes.iter().any(|s| s == scope) {
+                    scopes.push(scope.to_string());
+                }
+            }
+        }
+        scopes.sort();
+        let render = |openid| {
+            Bytes::from(crate::oauth::metadata(&sigil.config, &scopes, openid).to_string())
+        };
+        let (oauth, oidc) = (render(false), render(true));
+        self.bodies
+            .store(Arc::new(Some((now, oauth.clone(), oidc.clone()))));
+        Ok(if openid { oidc } else { oauth })
+    }
+}
+
+// RFC 8414 §3: GET /.well-known/oauth-authorization-server
+pub async fn oauth_metadata_get(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = state.metadata.get(&state.sigil, false).await?;
+    Ok(json_body(body))
+}
+
+// OpenID Connect Discovery 1.0 §4: GET /.well-known/openid-configuration
+pub async fn openid_configuration_get(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = state.metadata.get(&state.sigil, true).await?;
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    r
+}

@@ -1,0 +1,176 @@
+//! One error type for every endpoint. It owns the response: status, JSON
+//! body `{error, error_description}`, `WWW-Authenticate` where a challenge is
+//! due, `Cache-Control: no-store`, and an opaque body for 5xx whose cause is
+//! logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::oauth::OAuthError;
+use crate::store::StoreError;
+use crate::tokens::TokenError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// RFC 6749 §5.2 errors from the OAuth endpoints.
+    OAuth(OAuthError),
+    /// RFC 6750 §3: no usable bearer token. `None` when none was presented.
+    Bearer(Option<TokenError>),
+    /// Any other client error: status, code, description, optional
+    /// per-field messages.
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        description: String,
+        fields: Option<Map<String, Value>>,
+    },
+    /// A dependency is down: 503 with `Retry-After`.
+    Unavailable(String),
+    /// A bug or unexpected failure: logged, answered with an opaque 500.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn client(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<String>,
+    ) -> ApiError {
+        ApiError::Client {
+            status,
+            code,
+            description: description.into(),
+            fields: None,
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        ApiError::OAuth(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+const RETRY_AFTER_SECONDS: &str = "5";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description, fields, challenge) = match self {
+            ApiError::OAuth(e) => {
+                let status = match &e {
+                    OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+                    OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                if let OAuthError::ServerError(detail) = &e {
+                    tracing::error!(%detail, "token endpoint failed");
+                }
+                // RFC 6749 §5.2: a 401 carries a challenge for the scheme the
+                // client used or may use.
+                let challenge = (status == StatusCode::UNAUTHORIZED)
+                    .then(|| r#"Basic realm="sigil""#.to_string());
+                (
+                    status,
+                    e.code(),
+                    e.description().to_string(),
+                    None,
+                    challenge,
+                )
+            }
+            ApiError::Bearer(None) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a bearer token is required".to_string(),
+                None,
+                Some(r#"Bearer realm="sigil""#.to_string()),
+            ),
+            ApiError::Bearer(Some(e)) => {
+                let description = e.to_string();
+                let challenge = format!(
+                    r#"Bearer realm="sigil", error="invalid_token", error_description="{description}""#
+                );
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    description,
+                    None,
+                    Some(challenge),
+                )
+            }
+            ApiError::Client {
+                status,
+                code,
+                description,
+                fields,
+            } => (status, code, description, fields, None),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "dependency unavailable");
+                let mut response = body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the service is temporarily unavailable; retry shortly",
+                    None,
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                );
+                return response;
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                return body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the server encountered an internal error",
+                    None,
+                );
+            }
+        };
+        let mut response = body(status, code, &description, fields);
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}
+
+fn body(
+    status: StatusCode,
+    code: &str,
+    description: &str,
+    fields: Option<Map<String, Value>>,
+) -> Response {
+    let mut body = json!({ "error": code, "error_description": description });
+    if let Some(fields) = fields {
+        body["fields"] = Value::Object(fields);
+    }
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,100 @@
+//! The HTTP skin: routers, extractors and the error renderer. axum types
+//! live here and nowhere else; handlers parse, call `oauth`/`users`, render.
+
+mod bearer;
+mod discovery;
+mod error;
+mod extract;
+mod token;
+mod users;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+
+use crate::state::Sigil;
+
+/// Request bodies larger than this are refused (413) before parsing.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// A request that has not completed in this time is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub sigil: Arc<Sigil>,
+    metadata: Arc<discovery::MetadataCache>,
+}
+
+impl FromRef<AppState> for Arc<Sigil> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.sigil)
+    }
+}
+
+/// Every route of the public listener.
+pub fn app(sigil: Arc<Sigil>) -> Router {
+    let state = AppState {
+        sigil,
+        metadata: Arc::new(discovery::MetadataCache::new()),
+    };
+    Router::new()
+        .route("/oauth/token", post(token::token_post))
+        .route("/users", post(users::users_post))
+        .route("/users/me", get(users::users_me_get))
+        .route("/.well-known/jwks.json", get(discovery::jwks_get))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_metadata_get),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration_get),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    ApiError::client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    sigil: Arc<Sigil>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(sigil))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,119 @@
+//! `POST /users` (registration) and `GET /users/me` (the caller's profile).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::bearer::Authenticated;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::state::Sigil;
+use crate::tokens::TokenError;
+use crate::users::{self, RegisterError, Registration, User};
+
+/// The registration body. Fields are optional here so that every missing
+/// one is reported by name, together with the invalid ones.
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+pub async fn users_post(
+    State(sigil): State<Arc<Sigil>>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    if !sigil.config.registration {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "registration_closed",
+            "self-service registration is closed on this server",
+        ));
+    }
+    let mut missing = Map::new();
+    for (field, value) in [
+        ("username", &body.username),
+        ("email", &body.email),
+        ("password", &body.password),
+    ] {
+        if value.is_none() {
+            missing.insert(field.into(), Value::String("is required".into()));
+        }
+    }
+    let (Some(username), Some(email), Some(password)) = (body.username, body.email, body.password)
+    else {
+        return Err(invalid_fields(missing));
+    };
+    let registration = Registration {
+        username,
+        email,
+        password: SecretString::from(password),
+    };
+    let now = sigil.clock.now();
+    match users::create(
+        sigil.store.as_ref(),
+        &sigil.passwords,
+        &sigil.config.password,
+        registration,
+        now,
+    )
+    .await
+    {
+        Ok(user) => {
+            tracing::info!(event = "user.registered", user_id = %user.id, "registered a user");
+            Ok(private(
+                (StatusCode::CREATED, axum::Json(user)).into_response(),
+            ))
+        }
+        Err(RegisterError::Invalid(errors)) => {
+            let fields = errors
+                .into_iter()
+                .map(|(f, m)| (f.to_string(), Value::String(m)))
+                .collect();
+            Err(invalid_fields(fields))
+        }
+        Err(RegisterError::Taken(field)) => Err(ApiError::client(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("that {field} is already registered"),
+        )),
+        Err(RegisterError::Store(e)) => Err(e.into()),
+        Err(RegisterError::Hash(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+fn invalid_fields(fields: Map<String, Value>) -> ApiError {
+    ApiError::Client {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_request",
+        description: "some fields are missing or invalid".into(),
+        fields: Some(fields),
+    }
+}
+
+// RFC 6750 §2.1: a bearer-protected resource.
+pub async fn users_me_get(
+    State(sigil): State<Arc<Sigil>>,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, ApiError> {
+    let user = sigil.store.user_by_id(&claims.sub).await?;
+    match user {
+        Some(user) if !user.disabled => Ok(private(axum::Json(User::from(user)).into_response())),
+        // A client_credentials token, or a user deleted or disabled since.
+        _ => Err(ApiError::Bearer(Some(TokenError::InactiveSubject))),
+    }
+}
+
+/// Personal data must not be stored by shared caches.
+fn private(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,215 @@
+//! The key-encryption key (KEK): AES-256-GCM over every private signing key
+//! stored in the database, with the key's `kid` bound as associated data so a
+//! ciphertext cannot be swapped onto another key's row.
+//!
+//! The KEK comes from config (`kek`, e.g. `SIGIL_KEK`) or from the file
+//! `<keys_dir>/kek`, which the embedded default creates (mode 0600) on first start.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+const KEK_LEN: usize = 32;
+
+pub struct Kek {
+    key: LessSafeKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KekError {
+    #[error(
+        "the key-encryption key is missing ({0}) but the database already holds encrypted signing keys; \
+         restore the original KEK file or set SIGIL_KEK"
+    )]
+    Missing(String),
+    #[error(
+        "the key-encryption key is malformed: expected {KEK_LEN} bytes, base64url-encoded ({0})"
+    )]
+    Malformed(String),
+    #[error("cannot read or create the key-encryption key: {0}")]
+    Io(String),
+    #[error(
+        "signing key {0} cannot be decrypted: the key-encryption key is wrong, or the stored key was altered"
+    )]
+    WrongKek(String),
+}
+
+impl Kek {
+    /// Reads the KEK from `configured` or the file at `path`. When neither
+    /// exists and `may_create` (no encrypted keys stored yet), a new one is
+    /// generated and written to `path` with mode 0600.
+    pub fn load(
+        configured: Option<&SecretString>,
+        path: &Path,
+        may_create: bool,
+    ) -> Result<Kek, KekError> {
+        if let Some(secret) = configured {
+            return Kek::from_encoded(secret.expose_secret());
+        }
+        match fs::read_to_string(path) {
+            Ok(text) => Kek::from_encoded(text.trim()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !may_create {
+                    return Err(KekError::Missing(format!("no file at {}", path.display())));
+                }
+                Kek::create(path)
+            }
+            Err(e) => Err(KekError::Io(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    fn from_encoded(encoded: &str) -> Result<Kek, KekError> {
+        let bytes = Zeroizing::new(
+            B64.decode(encoded.trim_end_matches('='))
+                .map_err(|e| KekError::Malformed(e.to_string()))?,
+        );
+        Kek::from_bytes(&bytes)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Kek, KekError> {
+        if bytes.len() != KEK_LEN {
+            return Err(KekError::Malformed(format!("got {} bytes", bytes.len())));
+        }
+        let key = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| KekError::Malformed("rejected".into()))?;
+        Ok(Kek {
+            key: LessSafeKey::new(key),
+        })
+    }
+
+    /// Generates a fresh KEK without storing it (for `sigil keys rewrap`).
+    pub fn generate() -> Result<(Kek, SecretString), KekError> {
+        let mut bytes = Zeroizing::new([0u8; KEK_LEN]);
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .map_err(|_| KekError::Io("no randomness available".into()))?;
+        let encoded = SecretString::from(B64.encode(bytes.as_ref()));
+        Ok((Kek::from_bytes(bytes.as_ref())?, encoded))
+    }
+
+    fn create(path: &Path) -> Result<Kek, KekError> {
+        let io = |e: std::io::Error| KekError::Io(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        let (kek, encoded) = Kek::generate()?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(encoded.expose_secret().as_bytes())
+            .map_err(io)?;
+        file.write_all(b"\n").map_err(io)?;
+        file.sync_all().map_err(io)?;
+        tracing::info!(path = %path.display(), "created a new key-encryption key");
+        Ok(kek)
+    }
+
+    /// Encrypts `plaintext` for the key `kid`: `nonce || ciphertext || tag`.
+    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, KekError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| KekError::Io("no randomness available".into()))?;
+        let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(plaintext);
+        let mut body = sealed.split_off(NONCE_LEN);
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                aad(kid).as_aad(),
+                &mut body,
+            )
+            .map_err(|_| KekError::Io("encryption failed".into()))?;
+        sealed.extend_from_slice(&body);
+        Ok(sealed)
+    }
+
+    /// Decrypts what [`Kek::seal`] produced for the same `kid`.
+    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KekError> {
+        if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(KekError::WrongKek(kid.to_string()));
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| KekError::WrongKek(kid.to_string()))?;
+        let mut buffer = Zeroizing::new(body.to_vec());
+        let plaintext_len = self
+            .key
+            .open_in_place(nonce, aad(kid).as_aad(), &mut buffer)
+            .map_err(|_| KekError::WrongKek(kid.to_string()))?
+            .len();
+        buffer.truncate(plaintext_len);
+        Ok(buffer)
+    }
+}
+
+struct KeyAad(Vec<u8>);
+
+impl KeyAad {
+    fn as_aad(&self) -> Aad<&[u8]> {
+        Aad::from(self.0.as_slice())
+    }
+}
+
+fn aad(kid: &str) -> KeyAad {
+    KeyAad(format!("sigil-signing-key:{kid}").into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_keys_open_only_with_the_same_kek_and_kid() {
+        let (kek, _) = Kek::generate().unwrap();
+        let sealed = kek.seal("kid-1", b"private key bytes").unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"private"));
+        assert_eq!(
+            kek.open("kid-1", &sealed).unwrap().as_slice(),
+            b"private key bytes"
+        );
+        assert!(matches!(
+            kek.open("kid-2", &sealed),
+            Err(KekError::WrongKek(_))
+        ));
+        let (other, _) = Kek::generate().unwrap();
+        assert!(matches!(
+            other.open("kid-1", &sealed),
+            Err(KekError::WrongKek(_))
+        ));
+    }
+
+    #[test]
+    fn a_new_kek_file_is_private_to_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/kek");
+        Kek::load(None, &path, true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Reading it back works; a missing file is refused when keys exist.
+        Kek::load(None, &path, false).unwrap();
+        let missing = dir.path().join("elsewhere/kek");
+        assert!(matches!(
+            Kek::load(None, &missing, false),
+            Err(KekError::Missing(_))
+        ));
+        assert!(!missing.exists());
+    }
+}

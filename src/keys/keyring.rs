@@ -1,0 +1,315 @@
+//! The in-memory keyring: which key signs for each algorithm right now, which
+//! keys verify, and the precomputed JWKS body. Swapped atomically as a whole
+//! ([`KeySet`]) so a request sees one consistent set.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use bytes::Bytes;
+use jsonwebtoken::DecodingKey;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+
+use super::{Alg, Kek, KekError, KeyState};
+use crate::store::KeyRecord;
+
+/// Tokens signed by a key are accepted this long before its activation
+/// time, to absorb clock skew between nodes.
+pub const CLOCK_SKEW_LEEWAY: i64 = 60;
+
+/// A private key ready to sign, parsed once.
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Alg,
+    /// base64url of the JWS protected header `{alg, kid, typ}`, computed once.
+    header_b64: String,
+    pair: Pair,
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Kek(#[from] KekError),
+    #[error("signing key {kid} is unusable: {problem}")]
+    BadKey { kid: String, problem: String },
+    #[error("signing failed")]
+    Sign,
+}
+
+impl SigningKey {
+    pub fn from_pkcs8(kid: &str, alg: Alg, pkcs8: &[u8]) -> Result<SigningKey, KeyringError> {
+        let bad = |problem: String| KeyringError::BadKey {
+            kid: kid.to_string(),
+            problem,
+        };
+        let pair = match alg {
+            Alg::RS256 => Pair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| bad(e.to_string()))?),
+            Alg::EdDSA => Pair::Ed25519(
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
+        };
+        let header = serde_json::json!({"alg": alg.as_str(), "kid": kid, "typ": "at+jwt"});
+        Ok(SigningKey {
+            kid: kid.to_string(),
+            alg,
+            header_b64: B64.encode(header.to_string()),
+            pair,
+        })
+    }
+
+    pub fn header_b64(&self) -> &str {
+        &self.header_b64
+    }
+
+    /// Signs the JWS signing input `header.payload`.
+    pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        match &self.pair {
+            Pair::Rsa(pair) => {
+                let mut signature = vec![0u8; pair.public().modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    signing_input,
+                    &mut signature,
+                )
+                .map_err(|_| KeyringError::Sign)?;
+                Ok(signature)
+            }
+            Pair::Ed25519(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
+        }
+    }
+}
+
+/// A published public key.
+pub struct VerifyingKey {
+    pub kid: String,
+    pub alg: Alg,
+    pub decoding: DecodingKey,
+    pub activates_at: i64,
+}
+
+/// One consistent view of the keys at a moment.
+pub struct KeySet {
+    /// The active key per algorithm.
+    signing: HashMap<Alg, Arc<SigningKey>>,
+    /// Keys that may have signed a token still in circulation, by `kid`.
+    verifying: HashMap<String, Arc<VerifyingKey>>,
+    /// The JWKS document, serialized once.
+    jwks_body: Bytes,
+    /// A strong validator for `jwks_body`.
+    etag: String,
+    /// The next instant at which this set stops being accurate (a key
+    /// activates, retires or is removed), if any is scheduled.
+    next_change: Option<i64>,
+    /// The next instant at which the *published* key set changes.
+    next_jwks_change: Option<i64>,
+}
+
+impl KeySet {
+    pub fn signing_key(&self, alg: Alg) -> Option<&Arc<SigningKey>> {
+        self.signing.get(&alg)
+    }
+
+    pub fn verifying_key(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
+        self.verifying.get(kid)
+    }
+
+    pub fn jwks_body(&self) -> &Bytes {
+        &self.jwks_body
+    }
+
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    pub fn next_change(&self) -> Option<i64> {
+        self.next_change
+    }
+
+    /// How long a verifier may cache the JWKS fetched at `now`: never past
+    /// the next change of the published set, and never past `ceiling`.
+    pub fn jwks_max_age(&self, now: i64, ceiling: u64) -> u64 {
+        match self.next_jwks_change {
+            Some(at) => ceiling.min(at.saturating_sub(now).max(0) as u64),
+            None => ceiling,
+        }
+    }
+
+    pub fn algorithms(&self) -> impl Iterator<Item = Alg> + '_ {
+        Alg::ALL
+            .into_iter()
+            .filter(|a| self.signing.contains_key(a))
+    }
+}
+
+/// Holds the current [`KeySet`] and rebuilds it from stored records.
+pub struct Keyring {
+    current: ArcSwap<KeySet>,
+    kek: Kek,
+    /// The records the current set was built from, to rebuild when the clock
+    /// crosses a transition without a database read.
+    records: Mutex<Vec<KeyRecord>>,
+}
+
+impl Keyring {
+    /// Builds the keyring, decrypting every stored private key: a wrong KEK
+    /// fails here, at start-up, not at the first signature.
+    pub fn new(kek: Kek, records: Vec<KeyRecord>, now: i64) -> Result<Keyring, KeyringError> {
+        let set = build(&kek, &records, now, None)?;
+        Ok(Keyring {
+            current: ArcSwap::from_pointee(set),
+            kek,
+            records: Mutex::new(records),
+        })
+    }
+
+    /// The current set; cheap (an atomic load).
+    pub fn current(&self) -> Arc<KeySet> {
+        self.current.load_full()
+    }
+
+    pub fn kek(&self) -> &Kek {
+        &self.kek
+    }
+
+    /// Rebuilds from freshly read `records`.
+    pub fn reload(&self, records: Vec<KeyRecord>, now: i64) -> Result<(), KeyringError> {
+        let set = build(&self.kek, &records, now, Some(&self.current()))?;
+        self.current.store(Arc::new(set));
+        if let Ok(mut stored) = self.records.lock() {
+            *stored = records;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds from the last records if the clock has crossed a transition.
+    pub fn tick(&self, now: i64) -> Result<(), KeyringError> {
+        let due = self.current().next_change.is_some_and(|at| now >= at);
+        if !due {
+            return Ok(());
+        }
+        let records = match self.records.lock() {
+            Ok(records) => records.clone(),
+            Err(_) => return Ok(()),
+        };
+        let set = build(&self.kek, &records, now, Some(&self.current()))?;
+        self.current.store(Arc::new(set));
+        Ok(())
+    }
+}
+
+fn build(
+    kek: &Kek,
+    records: &[KeyRecord],
+    now: i64,
+    previous: Option<&KeySet>,
+) -> Result<KeySet, KeyringError> {
+    let mut signing: HashMap<Alg, (i64, Arc<SigningKey>)> = HashMap::new();
+    let mut verifying = HashMap::new();
+    let mut published = Vec::new();
+    let mut next_change: Option<i64> = None;
+    let mut next_jwks_change: Option<i64> = None;
+    let note = |slot: &mut Option<i64>, at: Option<i64>| {
+        if let Some(at) = at.filter(|&at| at > now) {
+            *slot = Some(slot.map_or(at, |s| s.min(at)));
+        }
+    };
+
+    for record in records {
+        let bad = |problem: String| KeyringError::BadKey {
+            kid: record.kid.clone(),
+            problem,
+        };
+        let alg: Alg = record.alg.parse().map_err(bad)?;
+        let state = KeyState::at(
+            now,
+            record.activates_at,
+            record.retires_at,
+            record.removes_at,
+        );
+        for at in [
+            Some(record.activates_at),
+            record.retires_at,
+            record.removes_at,
+        ] {
+            note(&mut next_change, at);
+        }
+        note(&mut next_jwks_change, record.removes_at);
+        if state == KeyState::Removed {
+            continue;
+        }
+
+        // Decrypting checks the KEK; parsing (costly for RSA) happens only for
+        // keys that sign now or will, and only once per key.
+        let reused =
+            previous.and_then(|p| p.signing.values().find(|k| k.kid == record.kid).cloned());
+        if let Some(sealed) = &record.private_key {
+            let plaintext = kek.open(&record.kid, sealed)?;
+            if state == KeyState::Active {
+                let key = match reused {
+                    Some(key) => key,
+                    None => Arc::new(SigningKey::from_pkcs8(&record.kid, alg, &plaintext)?),
+                };
+                let newer = signing
+                    .get(&alg)
+                    .is_none_or(|(at, _)| record.activates_at > *at);
+                if newer {
+                    signing.insert(alg, (record.activates_at, key));
+                }
+            }
+        }
+
+        let jwk: serde_json::Value =
+            serde_json::from_str(&record.public_jwk).map_err(|e| bad(e.to_string()))?;
+        if record.activates_at <= now + CLOCK_SKEW_LEEWAY {
+            let decoding =
+                decoding_key(alg, &jwk).ok_or_else(|| bad("malformed public JWK".into()))?;
+            verifying.insert(
+                record.kid.clone(),
+                Arc::new(VerifyingKey {
+                    kid: record.kid.clone(),
+                    alg,
+                    decoding,
+                    activates_at: record.activates_at,
+                }),
+            );
+        }
+        published.push((record.activates_at, jwk));
+    }
+
+    // Newest first, so verifiers that scan the list meet the signing key early.
+    published.sort_by_key(|(activates_at, _)| std::cmp::Reverse(*activates_at));
+    let keys: Vec<_> = published.into_iter().map(|(_, jwk)| jwk).collect();
+    let jwks_body = Bytes::from(serde_json::json!({ "keys": keys }).to_string());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &jwks_body);
+    let etag = format!("\"{}\"", B64.encode(&digest.as_ref()[..16]));
+
+    Ok(KeySet {
+        signing: signing
+            .into_iter()
+            .map(|(alg, (_, key))| (alg, key))
+            .collect(),
+        verifying,
+        jwks_body,
+        etag,
+        next_change,
+        next_jwks_change,
+    })
+}
+
+fn decoding_key(alg: Alg, jwk: &serde_json::Value) -> Option<DecodingKey> {
+    let field = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    match alg {
+        Alg::RS256 => DecodingKey::from_rsa_components(field("n")?, field("e")?).ok(),
+        Alg::EdDSA => DecodingKey::from_ed_components(field("x")?).ok(),
+    }
+}

@@ -1,0 +1,68 @@
+//! Creating keys and putting them on the schedule.
+
+use super::{Alg, Kek, KeyState, generate};
+use crate::store::{KeyRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Kek(#[from] super::KekError),
+    #[error("{0}")]
+    Generate(String),
+}
+
+/// Generates a key for `alg`, encrypts it and stores it to activate at
+/// `activates_at`. Returns the stored record.
+pub async fn create_key(
+    store: &dyn Store,
+    kek: &Kek,
+    alg: Alg,
+    rsa_bits: usize,
+    now: i64,
+    activates_at: i64,
+) -> Result<KeyRecord, LifecycleError> {
+    // RSA generation takes tens to hundreds of milliseconds: keep it off the
+    // async workers.
+    let generated = tokio::task::spawn_blocking(move || generate(alg, rsa_bits))
+        .await
+        .map_err(|e| LifecycleError::Generate(e.to_string()))?
+        .map_err(|e| LifecycleError::Generate(e.to_string()))?;
+    let record = KeyRecord {
+        kid: generated.kid.clone(),
+        alg: alg.as_str().to_string(),
+        public_jwk: generated.public_jwk.to_string(),
+        private_key: Some(kek.seal(&generated.kid, &generated.pkcs8)?),
+        created_at: now,
+        activates_at,
+        retires_at: None,
+        removes_at: None,
+    };
+    store.insert_key(&record).await?;
+    tracing::info!(kid = %record.kid, %alg, activates_at, event = "key.created", "created a signing key");
+    Ok(record)
+}
+
+/// Makes sure every algorithm has a key that signs now, creating one that is
+/// active at once where none exists (first start: no verifier can have
+/// cached anything yet, so there is nothing to pre-publish for).
+pub async fn ensure_active_keys(
+    store: &dyn Store,
+    kek: &Kek,
+    rsa_bits: usize,
+    now: i64,
+) -> Result<Vec<KeyRecord>, LifecycleError> {
+    let mut records = store.list_keys().await?;
+    for alg in Alg::ALL {
+        let has_active = records.iter().any(|r| {
+            r.alg == alg.as_str()
+                && r.private_key.is_some()
+                && KeyState::at(now, r.activates_at, r.retires_at, r.removes_at) == KeyState::Active
+        });
+        if !has_active {
+            records.push(create_key(store, kek, alg, rsa_bits, now, now).await?);
+        }
+    }
+    Ok(records)
+}

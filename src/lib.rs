@@ -1,0 +1,26 @@
+//! Sigil, a standalone identity provider: asymmetric JWT access tokens
+//! (RS256, EdDSA), a JWKS, and OAuth 2.0.
+//!
+//! Layers, each depending only on those to its right:
+//! `http` → `oauth`, `users` → `tokens`, `keys`, `passwords`, `clients` → `store`.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod passwords;
+pub mod scope;
+pub mod state;
+pub mod store;
+pub mod tokens;
+pub mod users;
+
+pub use state::Sigil;

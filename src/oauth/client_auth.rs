@@ -1,0 +1,69 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, or `client_id` alone for a
+//! public client. Exactly one method per request (§2.3.1).
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{OAuthError, Params};
+use crate::clients::{Client, find_client};
+use crate::store::Store;
+
+/// Credentials from the `Authorization: Basic` header, already URL-decoded.
+pub struct BasicCredentials {
+    pub client_id: String,
+    pub secret: SecretString,
+}
+
+/// Authenticates the client of a request from its Basic header (if any) and
+/// its form parameters.
+pub async fn authenticate_client(
+    store: &dyn Store,
+    basic: Option<BasicCredentials>,
+    params: &Params,
+) -> Result<Client, OAuthError> {
+    let form_id = params.get("client_id");
+    let form_secret = params.get("client_secret");
+    let (client_id, secret) = match (basic, form_secret) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not both Basic and client_secret".into(),
+            ));
+        }
+        (Some(basic), None) => {
+            if form_id.is_some_and(|id| id != basic.client_id) {
+                return Err(OAuthError::InvalidClient(
+                    "client_id does not match the credentials".into(),
+                ));
+            }
+            (basic.client_id, Some(basic.secret))
+        }
+        (None, Some(secret)) => {
+            let id = form_id
+                .ok_or_else(|| OAuthError::InvalidRequest("client_id is required".into()))?;
+            (id.to_string(), Some(SecretString::from(secret.to_string())))
+        }
+        (None, None) => match form_id {
+            Some(id) => (id.to_string(), None),
+            None => {
+                return Err(OAuthError::InvalidClient(
+                    "client authentication is required".into(),
+                ));
+            }
+        },
+    };
+
+    let unauthenticated = || OAuthError::InvalidClient("client authentication failed".into());
+    let client = find_client(store, &client_id).await?;
+    let Some(client) = client.filter(|c| !c.disabled) else {
+        return Err(unauthenticated());
+    };
+    let authenticated = match &secret {
+        Some(secret) => client.secret_matches(secret.expose_secret()),
+        None => client.is_public(),
+    };
+    if authenticated {
+        Ok(client)
+    } else {
+        Err(unauthenticated())
+    }
+}

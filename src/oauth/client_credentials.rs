@@ -1,0 +1,29 @@
+//! The client credentials grant, RFC 6749 §4.4: a service acting for itself.
+
+use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use crate::clients::Client;
+use crate::state::Sigil;
+
+// RFC 6749 §4.4.2-3: only confidential clients (a public client has no
+// credentials to present); `sub` is the client; no refresh token (§4.4.3).
+pub async fn client_credentials_grant(
+    sigil: &Sigil,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::UnauthorizedClient(
+            "a public client cannot use the client_credentials grant".into(),
+        ));
+    }
+    let scope = requested_scope(client, params)?;
+    let (access_token, claims) = issue_access_token(sigil, &client.id, client, &scope, now)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: (claims.exp - now) as u64,
+        scope: claims.scope,
+        refresh_token: None,
+    })
+}

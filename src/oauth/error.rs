@@ -1,0 +1,76 @@
+//! The error codes of RFC 6749 §5.2. The http layer renders them as the
+//! RFC's JSON body with the matching status and headers.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// Missing, repeated or malformed parameter.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed (unknown client, no or wrong secret).
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    /// The grant (credentials, refresh token) is invalid, expired or revoked.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    /// The client may not use this grant type.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("unsupported_token_type: {0}")]
+    UnsupportedTokenType(String),
+    /// The requested scope is malformed or exceeds what is allowed.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    /// An internal failure; the detail is logged, never sent.
+    #[error("server_error: {0}")]
+    ServerError(String),
+    /// A dependency (the database) is down; the client may retry.
+    #[error("temporarily_unavailable: {0}")]
+    TemporarilyUnavailable(String),
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::ServerError(_) => "server_error",
+            OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+        }
+    }
+
+    /// The human-readable `error_description`, safe to send.
+    pub fn description(&self) -> &str {
+        match self {
+            OAuthError::ServerError(_) => "the server encountered an internal error",
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidClient(d)
+            | OAuthError::InvalidGrant(d)
+            | OAuthError::UnauthorizedClient(d)
+            | OAuthError::UnsupportedGrantType(d)
+            | OAuthError::UnsupportedTokenType(d)
+            | OAuthError::InvalidScope(d)
+            | OAuthError::TemporarilyUnavailable(d) => d,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                OAuthError::TemporarilyUnavailable(
+                    "the database is unavailable; retry shortly".into(),
+                )
+            }
+            other => OAuthError::ServerError(other.to_string()),
+        }
+    }
+}

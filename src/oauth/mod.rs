@@ -1,0 +1,128 @@
+//! OAuth 2.0 protocol logic: the token endpoint's grants and client
+//! authentication. No HTTP types here: the http layer parses requests into
+//! [`Params`] and renders [`TokenResponse`] and [`OAuthError`].
+//!
+//! ```text
+//!  client                          Sigil
+//!    | POST /oauth/token             |
+//!    |  grant_type=password ...  --> | token_post      (http/token.rs)
+//!    |                               |  authenticate_client  (client_auth.rs)
+//!    |                               |  password_grant       (password.rs)
+//!    |                               |  issue               (tokens, keys)
+//!    | <-- {access_token, ...}       |
+//! ```
+
+mod client_auth;
+mod client_credentials;
+mod error;
+mod issue;
+mod metadata;
+mod password;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+pub use client_auth::{BasicCredentials, authenticate_client};
+pub use error::OAuthError;
+pub use issue::issue_access_token;
+pub use metadata::metadata;
+
+use crate::clients::{Client, GrantType};
+use crate::scope::Scopes;
+use crate::state::Sigil;
+
+/// Form parameters of one request: each name at most once, empty values
+/// dropped (RFC 6749 §3.1: "sent without a value MUST be treated as if they
+/// were omitted").
+#[derive(Debug, Default, Clone)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Builds from decoded pairs, refusing a repeated name (RFC 6749 §3.1).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Params, OAuthError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut map = HashMap::new();
+        for (name, value) in pairs {
+            let (name, value) = (name.into(), value.into());
+            if map.contains_key(&name) {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "parameter {name} is repeated"
+                )));
+            }
+            map.insert(name, value);
+        }
+        map.retain(|_, v: &mut String| !v.is_empty());
+        Ok(Params(map))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("{name} is required")))
+    }
+}
+
+/// The successful token response of RFC 6749 §5.1.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+// RFC 6749 §3.2 (token endpoint), §4.3.2 and §4.4.2 (grants), §5 (responses).
+/// Handles one token request from an already-authenticated client.
+pub async fn token(
+    sigil: &Sigil,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let grant = params.require("grant_type")?;
+    let grant: GrantType = grant.parse().map_err(|_| {
+        OAuthError::UnsupportedGrantType(format!("grant_type {grant:?} is not supported"))
+    })?;
+    if !client.allows(grant) {
+        return Err(OAuthError::UnauthorizedClient(format!(
+            "this client may not use the {grant} grant"
+        )));
+    }
+    match grant {
+        GrantType::Password => password::password_grant(sigil, client, params, now).await,
+        GrantType::ClientCredentials => {
+            client_credentials::client_credentials_grant(sigil, client, params, now).await
+        }
+        GrantType::RefreshToken => Err(OAuthError::UnsupportedGrantType(
+            "the refresh_token grant is not available yet".into(),
+        )),
+    }
+}
+
+/// The scope a request asks for: its `scope` parameter, which must stay
+/// within what the client is allowed, or all the client's scopes.
+fn requested_scope(client: &Client, params: &Params) -> Result<Scopes, OAuthError> {
+    match params.get("scope") {
+        None => Ok(client.scopes.clone()),
+        Some(text) => {
+            let scopes =
+                Scopes::parse(text).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+            if !scopes.is_subset_of(&client.scopes) {
+                return Err(OAuthError::InvalidScope(
+                    "the requested scope exceeds what this client may ask for".into(),
+                ));
+            }
+            Ok(scopes)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Password hashing: argon2id on the blocking pool, behind a concurrency
+//! limit so that a burst of logins queues here instead of starving the async
+//! workers that serve everything else.
+//!
+//! Unknown users are checked against a dummy hash made with the same
+//! parameters, so the time of a failed login does not tell who exists.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::config::{Argon2Config, PasswordPolicy};
+
+/// A password that meets the policy. It cannot be printed.
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn parse(text: SecretString, policy: &PasswordPolicy) -> Result<Password, String> {
+        let length = text.expose_secret().chars().count();
+        if length < policy.min_length {
+            return Err(format!("must be at least {} characters", policy.min_length));
+        }
+        if length > policy.max_length {
+            return Err(format!("must be at most {} characters", policy.max_length));
+        }
+        Ok(Password(text))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("the password hashing pool is shut down")]
+    Closed,
+}
+
+pub struct Passwords {
+    argon: Argon2<'static>,
+    limit: Arc<Semaphore>,
+    /// Callers waiting for a hashing permit.
+    waiting: AtomicUsize,
+    dummy_hash: String,
+    max_length: usize,
+}
+
+impl Passwords {
+    pub fn new(config: &Argon2Config, policy: &PasswordPolicy) -> Result<Passwords, PasswordError> {
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let permits = match config.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let dummy = crate::tokens::random_b64::<16>();
+        let dummy_hash = hash_blocking(&argon, dummy.as_bytes())?;
+        Ok(Passwords {
+            argon,
+            limit: Arc::new(Semaphore::new(permits)),
+            waiting: AtomicUsize::new(0),
+            dummy_hash,
+            max_length: policy.max_length,
+        })
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &Password) -> Result<String, PasswordError> {
+        let argon = self.argon.clone();
+        let secret = password.0.clone();
+        self.run(move || hash_blocking(&argon, secret.expose_secret().as_bytes()))
+            .await?
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when
+    /// there is no stored hash, taking the same time either way.
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or(&self.dummy_hash).to_string();
+        // An over-long password cannot match (registration refuses them) but
+        // still costs one normal hash, so length does not shorten the answer.
+        let too_long = password.expose_secret().chars().count() > self.max_length;
+        let secret = if too_long {
+            SecretString::from(String::new())
+        } else {
+            password.clone()
+        };
+        let argon = self.argon.clone();
+        let matched = self
+            .run(move || {
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    return false;
+                };
+                argon
+                    .verify_password(secret.expose_secret().as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .await?;
+        Ok(matched && known && !too_long)
+    }
+
+    /// Hashes waiting for a permit right now.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.limit.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _permit = permit.map_err(|_| PasswordError::Closed)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| PasswordError::Hash(e.to_string()))
+    }
+}
+
+fn hash_blocking(argon: &Argon2<'_>, password: &[u8]) -> Result<String, PasswordError> {
+    let salt = SaltString::encode_b64(crate::tokens::random_b64::<16>().as_bytes())
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    argon
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> Passwords {
+        let config = Argon2Config {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 2,
+        };
+        Passwords::new(&config, &PasswordPolicy::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_others_do_not() {
+        let passwords = fast();
+        let policy = PasswordPolicy::default();
+        let good = Password::parse(SecretString::from("correct horse"), &policy).unwrap();
+        let hash = passwords.hash(&good).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            passwords
+                .verify(&SecretString::from("correct horse"), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify(&SecretString::from("wrong horse"), Some(&hash))
+                .await
+                .unwrap()
+        );
+        // No stored hash never matches, whatever the password.
+        assert!(
+            !passwords
+                .verify(&SecretString::from("correct horse"), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn the_policy_bounds_password_length() {
+        let policy = PasswordPolicy {
+            min_length: 8,
+            max_length: 12,
+        };
+        assert!(Password::parse(SecretString::from("short"), &policy).is_err());
+        assert!(Password::parse(SecretString::from("just right"), &policy).is_ok());
+        assert!(Password::parse(SecretString::from("far too long now"), &policy).is_err());
+        // Length is counted in characters, not bytes.
+        assert!(Password::parse(SecretString::from("ééééééééé"), &policy).is_ok());
+    }
+}

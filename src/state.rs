@@ -1,0 +1,72 @@
+//! The running identity provider: configuration, store, keyring and password
+//! hasher, shared by every request. [`Sigil::open`] is start-up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::{Kek, Keyring, ensure_active_keys};
+use crate::passwords::Passwords;
+use crate::store::{self, Store};
+
+pub struct Sigil {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub keys: Keyring,
+    pub passwords: Passwords,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Sigil {
+    /// Connects to the database (running migrations), loads or creates the
+    /// key-encryption key, makes sure a signing key is active for every
+    /// algorithm, and loads the keyring. Any failure stops start-up.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sigil>> {
+        let store = store::connect(&config.database_url, config.database_max_connections).await?;
+        let now = clock.now();
+        let existing = store.list_keys().await?;
+        // A new KEK may only be created while no encrypted key exists: with
+        // keys stored, a missing KEK is an operator error, not a first start.
+        let kek = Kek::load(config.kek.as_ref(), &config.kek_file(), existing.is_empty())?;
+        let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
+        let keys = Keyring::new(kek, records, now)?;
+        let passwords = Passwords::new(&config.argon2, &config.password)?;
+        Ok(Arc::new(Sigil {
+            config,
+            store,
+            keys,
+            passwords,
+            clock,
+        }))
+    }
+
+    /// Re-reads the key schedule from the database and rebuilds the keyring.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let records = self.store.list_keys().await?;
+        self.keys.reload(records, self.clock.now())?;
+        Ok(())
+    }
+
+    /// Keeps the keyring current: every second it applies transitions that
+    /// the clock has reached; every `reread` it re-reads the database so keys
+    /// created by another node or the CLI appear.
+    pub fn spawn_key_refresh(self: &Arc<Self>, reread: Duration) -> tokio::task::JoinHandle<()> {
+        let sigil = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            let mut last_read = tokio::time::Instant::now();
+            loop {
+                ticker.tick().await;
+                if last_read.elapsed() >= reread {
+                    last_read = tokio::time::Instant::now();
+                    if let Err(e) = sigil.reload_keys().await {
+                        tracing::warn!(error = %e, "re-reading signing keys failed; keeping the current set");
+                    }
+                } else if let Err(e) = sigil.keys.tick(sigil.clock.now()) {
+                    tracing::warn!(error = %e, "applying a key transition failed");
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,156 @@
+//! The embedded default: one SQLite file, created on first start.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{ClientRecord, KeyRecord, Store, StoreError, StoreResult, UserRecord};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            // WAL lets readers proceed while the one writer commits.
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a write acknowledged to a client (a registration, a
+            // revocation, a spent refresh token) survives power loss too, not
+            // only a process crash. The cost is one fsync per commit.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+/// Maps a UNIQUE violation to [`StoreError::Conflict`] naming the column.
+fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let message = db.message();
+            let column = columns
+                .iter()
+                .find(|c| message.contains(&format!(".{c}")))
+                .or(columns.first())
+                .copied()
+                .unwrap_or("id");
+            return StoreError::Conflict(column);
+        }
+    }
+    e.into()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, u: &UserRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.email)
+        .bind(&u.password_hash)
+        .bind(u.disabled)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, &["username", "email"]))?;
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.client_id)
+        .bind(&c.secret_hash)
+        .bind(&c.grant_types)
+        .bind(&c.scopes)
+        .bind(&c.alg)
+        .bind(&c.audience)
+        .bind(c.disabled)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, &["client_id"]))?;
+        Ok(())
+    }
+
+    async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        Ok(sqlx::query_as("SELECT * FROM clients ORDER BY client_id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn insert_key(&self, k: &KeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.public_jwk)
+        .bind(&k.private_key)
+        .bind(k.created_at)
+        .bind(k.activates_at)
+        .bind(k.retires_at)
+        .bind(k.removes_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique(e, &["kid"]))?;
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

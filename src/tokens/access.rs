@@ -1,0 +1,134 @@
+//! JWT access tokens per RFC 9068: header `{alg, kid, typ: "at+jwt"}`, claims
+//! `iss sub aud exp iat nbf jti client_id scope`.
+//!
+//! Signing assembles the compact JWS directly with a pre-parsed key (no key
+//! parsing per token). Verification pins each `kid` to its own algorithm and
+//! never trusts the header's choice (RFC 8725 §3.1); time is checked against
+//! the `now` passed in, not the system clock.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{Alg, CLOCK_SKEW_LEEWAY, KeySet, SigningKey};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token header is not acceptable: {0}")]
+    BadHeader(&'static str),
+    #[error("the token was not signed by a key of this issuer")]
+    UnknownKey,
+    #[error("the token signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not yet valid")]
+    NotYetValid,
+    #[error("the token was issued for another issuer or audience")]
+    WrongAudience,
+    #[error("the token's subject is not an active user")]
+    InactiveSubject,
+    #[error("signing failed")]
+    Signing,
+}
+
+/// Produces the compact JWS `header.payload.signature`.
+pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
+    let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
+    let header = key.header_b64();
+    let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
+    token.push_str(header);
+    token.push('.');
+    B64.encode_string(&payload, &mut token);
+    let signature = key
+        .sign(token.as_bytes())
+        .map_err(|_| TokenError::Signing)?;
+    token.push('.');
+    B64.encode_string(&signature, &mut token);
+    Ok(token)
+}
+
+/// Verifies a token against the keyring. `audiences` lists the `aud` values
+/// the caller accepts.
+pub fn verify_access_token(
+    keys: &KeySet,
+    token: &str,
+    issuer: &str,
+    audiences: &[&str],
+    now: i64,
+) -> Result<AccessClaims, TokenError> {
+    if token.len() > 8 * 1024 || token.split('.').count() != 3 {
+        return Err(TokenError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    // RFC 9068 §4: typ must be at+jwt (the media type form is allowed too).
+    let typ_ok = matches!(
+        header.typ.as_deref(),
+        Some("at+jwt") | Some("application/at+jwt")
+    );
+    if !typ_ok {
+        return Err(TokenError::BadHeader("typ must be at+jwt"));
+    }
+    // Keys are only ever Sigil's own: refuse header-embedded or remote keys.
+    if header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some()
+    {
+        return Err(TokenError::BadHeader(
+            "embedded or referenced keys are not accepted",
+        ));
+    }
+    if header.crit.is_some() {
+        return Err(TokenError::BadHeader(
+            "no critical header extensions are understood",
+        ));
+    }
+    let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+    let key = keys.verifying_key(kid).ok_or(TokenError::UnknownKey)?;
+    let expected = match key.alg {
+        Alg::RS256 => Algorithm::RS256,
+        Alg::EdDSA => Algorithm::EdDSA,
+    };
+    if header.alg != expected {
+        return Err(TokenError::BadHeader("alg does not match the key"));
+    }
+
+    let mut validation = Validation::new(expected);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::new();
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(
+        |e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+            _ => TokenError::Malformed,
+        },
+    )?;
+    let claims = data.claims;
+    if claims.iss != issuer || !audiences.contains(&claims.aud.as_str()) {
+        return Err(TokenError::WrongAudience);
+    }
+    if now >= claims.exp {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now + CLOCK_SKEW_LEEWAY {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
+}

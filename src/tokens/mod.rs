@@ -1,0 +1,21 @@
+//! Tokens Sigil hands out: JWT access tokens (RFC 9068) signed by the keyring.
+
+mod access;
+
+pub use access::{AccessClaims, TokenError, sign_access_token, verify_access_token};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// `N` random bytes, base64url-encoded: token ids and secrets.
+#[allow(clippy::panic)]
+pub fn random_b64<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    // SystemRandom reads the OS generator; it fails only if the OS has none,
+    // in which case no secret could be made at all.
+    if SystemRandom::new().fill(&mut bytes).is_err() {
+        panic!("the operating system's random number generator is unavailable");
+    }
+    B64.encode(bytes)
+}
