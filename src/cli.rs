@@ -132,13 +132,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let listen = config.listen;
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listen = listener.local_addr().unwrap_or(config.listen);
+    if config.issuer_from_listen {
+        config.listen = listen;
+        config = config.validated()?;
+    }
+    let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
     sigil.spawn_key_refresh(Duration::from_secs(5));
     tracing::info!(
         %listen,

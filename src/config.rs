@@ -15,8 +15,10 @@ use serde::Deserialize;
 
 use crate::keys::Alg;
 
-/// Environment variables with the `SIGIL_` prefix that are not config keys.
+/// Environment variables with the `SIGIL_` prefix that are not config keys
+/// (`SIGIL_TEST_*` belong to the test suite).
 const NOT_CONFIG_KEYS: &[&str] = &["config", "log_format"];
+const NOT_CONFIG_PREFIX: &str = "test_";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,6 +51,10 @@ pub struct Config {
     pub jwks_max_age: Duration,
     pub password: PasswordPolicy,
     pub argon2: Argon2Config,
+    /// Set when `issuer` was derived from `listen`, so that `serve` can
+    /// correct it to the address actually bound (`listen` port 0).
+    #[serde(skip)]
+    pub issuer_from_listen: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +94,7 @@ impl Default for Config {
             jwks_max_age: Duration::from_secs(15 * 60),
             password: PasswordPolicy::default(),
             argon2: Argon2Config::default(),
+            issuer_from_listen: false,
         }
     }
 }
@@ -133,9 +140,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let env = Env::prefixed("SIGIL_")
-            .split("__")
-            .filter(|key| !NOT_CONFIG_KEYS.contains(&key.as_str()));
+        let env = Env::prefixed("SIGIL_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            !NOT_CONFIG_KEYS.contains(&key.as_str()) && !key.starts_with(NOT_CONFIG_PREFIX)
+        });
         figment = figment.merge(env);
         Self::from_figment(figment)
     }
@@ -154,8 +162,9 @@ impl Config {
 
     /// Checks every value and fills the ones derived from others.
     pub fn validated(mut self) -> Result<Config, ConfigError> {
-        if self.issuer.is_empty() {
+        if self.issuer.is_empty() || self.issuer_from_listen {
             self.issuer = format!("http://{}", self.listen);
+            self.issuer_from_listen = true;
         }
         let issuer_ok = (self.issuer.starts_with("https://") || self.issuer.starts_with("http://"))
             && !self.issuer.contains(['?', '#', ' '])

@@ -109,10 +109,14 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let id = url_decode(id).ok_or_else(malformed)?;
-    let secret = url_decode(secret).ok_or_else(malformed)?;
+    let decoded_secret = url_decode(secret).ok_or_else(malformed)?;
+    // Many client libraries skip the form-encoding step; when decoding changed
+    // the secret, the secret exactly as sent is tried too.
+    let raw_secret = (decoded_secret != secret).then(|| SecretString::from(secret.to_string()));
     Ok(Some(BasicCredentials {
         client_id: id,
-        secret: SecretString::from(secret),
+        secret: SecretString::from(decoded_secret),
+        raw_secret,
     }))
 }
 

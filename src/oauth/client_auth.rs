@@ -12,6 +12,9 @@ use crate::store::Store;
 pub struct BasicCredentials {
     pub client_id: String,
     pub secret: SecretString,
+    /// The secret as sent, when URL-decoding changed it (a client that did
+    /// not form-encode, as many libraries do not).
+    pub raw_secret: Option<SecretString>,
 }
 
 /// Authenticates the client of a request from its Basic header (if any) and
@@ -35,12 +38,15 @@ pub async fn authenticate_client(
                     "client_id does not match the credentials".into(),
                 ));
             }
-            (basic.client_id, Some(basic.secret))
+            (basic.client_id, Some((basic.secret, basic.raw_secret)))
         }
         (None, Some(secret)) => {
             let id = form_id
                 .ok_or_else(|| OAuthError::InvalidRequest("client_id is required".into()))?;
-            (id.to_string(), Some(SecretString::from(secret.to_string())))
+            (
+                id.to_string(),
+                Some((SecretString::from(secret.to_string()), None)),
+            )
         }
         (None, None) => match form_id {
             Some(id) => (id.to_string(), None),
@@ -58,7 +64,12 @@ pub async fn authenticate_client(
         return Err(unauthenticated());
     };
     let authenticated = match &secret {
-        Some(secret) => client.secret_matches(secret.expose_secret()),
+        Some((secret, raw)) => {
+            client.secret_matches(secret.expose_secret())
+                || raw
+                    .as_ref()
+                    .is_some_and(|raw| client.secret_matches(raw.expose_secret()))
+        }
         None => client.is_public(),
     };
     if authenticated {

@@ -98,6 +98,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Enables or disables a user; `NotFound` if there is no such user.
+    async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()>;
 
     async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()>;
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;

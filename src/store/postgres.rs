@@ -84,6 +84,19 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(disabled)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at)

@@ -95,6 +95,19 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at)

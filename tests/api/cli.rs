@@ -1,0 +1,287 @@
+//! The `sigil` binary: first start, configuration errors, and the operator
+//! commands for clients and users.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, TestClient, json};
+use crate::on_both_backends;
+
+/// The binary with a clean environment: only what a test passes applies.
+fn sigil(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("SIGIL_ARGON2__MEMORY_KIB", "256")
+        .env("SIGIL_ARGON2__ITERATIONS", "1");
+    command
+}
+
+fn run(mut command: Command, stdin: Option<&str>) -> Output {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("sigil runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().expect("sigil exits")
+}
+
+#[tokio::test]
+async fn serve_on_a_fresh_directory_creates_its_database_kek_and_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = sigil(dir.path())
+        .arg("serve")
+        .env("SIGIL_LISTEN", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listen=").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("sigil reports its address");
+
+    let jwks: serde_json::Value = reqwest::get(format!("http://{addr}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert!(
+        algs.contains(&"RS256") && algs.contains(&"EdDSA"),
+        "{algs:?}"
+    );
+    let metadata: serde_json::Value = reqwest::get(format!(
+        "http://{addr}/.well-known/oauth-authorization-server"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        metadata["issuer"],
+        format!("http://{addr}"),
+        "issuer defaults to http://<bound address>"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert!(
+        dir.path().join("sigil.db").exists(),
+        "SQLite database created"
+    );
+    let kek = dir.path().join("keys/kek");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // No private key material in plaintext anywhere on disk.
+    let db = std::fs::read(dir.path().join("sigil.db")).unwrap();
+    for marker in [&b"PRIVATE KEY"[..], &[0x30, 0x82, 0x04][..]] {
+        assert!(
+            !db.windows(marker.len()).any(|w| w == marker),
+            "plaintext key material in the database"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_or_a_bad_value_stops_start_up_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("SIGIL_LISTNE", "127.0.0.1:1")], "listne"),
+        (
+            vec![("SIGIL_ACCESS_TOKEN_TTL", "forever")],
+            "access_token_ttl",
+        ),
+        (vec![("SIGIL_DEFAULT_ALG", "HS256")], "default_alg"),
+        (vec![("SIGIL_DATABASE_URL", "mysql://x")], "database_url"),
+        (vec![("SIGIL_RSA_BITS", "1024")], "rsa_bits"),
+    ];
+    for (env, named) in cases {
+        let mut command = sigil(dir.path());
+        command.arg("migrate").envs(env.clone());
+        let out = run(command, None);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(!out.status.success(), "{env:?}");
+        assert!(stderr.contains(named), "{env:?}: {stderr}");
+    }
+    std::fs::write(
+        dir.path().join("sigil.toml"),
+        "listen = \"127.0.0.1:0\"\n[argon2]\nmemry_kib = 1\n",
+    )
+    .unwrap();
+    let mut command = sigil(dir.path());
+    command.args(["--config", "sigil.toml", "migrate"]);
+    let out = run(command, None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("memry_kib"));
+    assert!(
+        !dir.path().join("sigil.db").exists(),
+        "a bad config touches nothing"
+    );
+}
+
+on_both_backends!(clients_and_users_created_on_the_command_line_work_at_the_token_endpoint);
+
+async fn clients_and_users_created_on_the_command_line_work_at_the_token_endpoint(app: TestApp) {
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let mut command = sigil(app.dir.path());
+        command
+            .args(args)
+            .env("SIGIL_DATABASE_URL", &app.database_url);
+        run(command, stdin)
+    };
+
+    let out = cli(
+        &[
+            "users",
+            "create",
+            "Bob",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        Some("a long enough password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &[
+            "users",
+            "create",
+            "carol",
+            "--email",
+            "nope",
+            "--password-stdin",
+        ],
+        Some("a long enough password\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email"));
+
+    let out = cli(
+        &[
+            "clients",
+            "create",
+            "cli-app",
+            "--scopes",
+            "read write",
+            "--grant-types",
+            "password,refresh_token",
+            "--alg",
+            "EdDSA",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("secret printed")
+        .to_string();
+    assert!(secret.starts_with("sigil_cs_"));
+
+    let chosen = "an operator-chosen secret of 40+ chars!!";
+    let out = cli(
+        &["clients", "create", "automation", "--secret-stdin"],
+        Some(chosen),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(chosen),
+        "a given secret is not echoed"
+    );
+    let out = cli(
+        &["clients", "create", "weak", "--secret-stdin"],
+        Some("short"),
+    );
+    assert!(!out.status.success(), "short secrets are refused");
+    let out = cli(&["clients", "create", "cli-app"], None);
+    assert!(!out.status.success(), "duplicate client ids are refused");
+
+    for (id, secret) in [("cli-app", secret.as_str()), ("automation", chosen)] {
+        let client = TestClient {
+            id: id.into(),
+            secret: Some(secret.into()),
+        };
+        let response = app
+            .password_grant(&client, "bob", "a long enough password")
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{id}");
+        if id == "cli-app" {
+            let token = json(response).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                jsonwebtoken::decode_header(&token).unwrap().alg,
+                jsonwebtoken::Algorithm::EdDSA
+            );
+        }
+    }
+
+    let out = cli(&["clients", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["automation", "cli-app"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("sigil_cs_"),
+        "secrets are never listed"
+    );
+}

@@ -1,0 +1,147 @@
+//! The JWKS and the authorization-server metadata.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, json};
+use crate::on_both_backends;
+
+on_both_backends!(
+    the_jwks_publishes_one_rs256_and_one_eddsa_key_with_thumbprint_kids,
+    the_jwks_is_cacheable_and_revalidates_with_its_etag,
+    metadata_names_the_configured_issuer_and_its_endpoints,
+);
+
+/// RFC 7638 §3 computed here, independently of Sigil's own code.
+fn thumbprint(jwk: &Value) -> String {
+    use base64::Engine;
+    let canonical = match jwk["kty"].as_str().unwrap() {
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            jwk["e"].as_str().unwrap(),
+            jwk["n"].as_str().unwrap()
+        ),
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            jwk["crv"].as_str().unwrap(),
+            jwk["x"].as_str().unwrap()
+        ),
+        other => panic!("unexpected kty {other}"),
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+async fn the_jwks_publishes_one_rs256_and_one_eddsa_key_with_thumbprint_kids(app: TestApp) {
+    let response = app.get("/.well-known/jwks.json").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/jwk-set+json"
+    );
+    let body = json(response).await;
+    let keys = body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let rsa = keys
+        .iter()
+        .find(|k| k["alg"] == "RS256")
+        .expect("an RS256 key");
+    assert_eq!(rsa["kty"], "RSA");
+    assert_eq!(rsa["use"], "sig");
+    assert_eq!(rsa["e"], "AQAB");
+    assert!(rsa["n"].as_str().unwrap().len() >= 342, "2048-bit modulus");
+    let ed = keys
+        .iter()
+        .find(|k| k["alg"] == "EdDSA")
+        .expect("an EdDSA key");
+    assert_eq!(
+        (ed["kty"].as_str(), ed["crv"].as_str(), ed["use"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("sig"))
+    );
+    for key in keys {
+        assert_eq!(key["kid"].as_str().unwrap(), thumbprint(key));
+        assert!(
+            key.get("d").is_none() && key.get("p").is_none(),
+            "no private members"
+        );
+    }
+}
+
+async fn the_jwks_is_cacheable_and_revalidates_with_its_etag(app: TestApp) {
+    let first = app.get("/.well-known/jwks.json").send().await.unwrap();
+    let cache_control = first.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cache_control.starts_with("public, max-age="),
+        "{cache_control}"
+    );
+    let max_age: u64 = cache_control
+        .trim_start_matches("public, max-age=")
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(max_age > 0 && max_age <= 900);
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    let again = app
+        .get("/.well-known/jwks.json")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    let stale = app
+        .get("/.well-known/jwks.json")
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+}
+
+async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
+    app.confidential_client("web").await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let body = json(app.get(path).send().await.unwrap()).await;
+        assert_eq!(body["issuer"], app.base.as_str(), "{path}");
+        assert_eq!(body["token_endpoint"], app.url("/oauth/token"));
+        assert_eq!(body["jwks_uri"], app.url("/.well-known/jwks.json"));
+        let grants = body["grant_types_supported"].as_array().unwrap();
+        assert!(grants.iter().any(|g| g == "password"));
+        let methods = body["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
+        assert!(methods.iter().any(|m| m == "client_secret_basic"));
+        assert_eq!(
+            body["scopes_supported"],
+            serde_json::json!(["read", "write"])
+        );
+        assert!(body["response_types_supported"].is_array());
+        // The advertised JWKS URI serves the JWKS.
+        let jwks = app
+            .http
+            .get(body["jwks_uri"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(jwks.status(), StatusCode::OK);
+    }
+    let oidc = json(
+        app.get("/.well-known/openid-configuration")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        oidc["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+}

@@ -1,0 +1,12 @@
+//! Black-box API tests: one binary (each file under tests/ would be its own
+//! slow-to-link binary). Every storage-touching test runs on SQLite always
+//! and on Postgres when a server is reachable (see helpers.rs).
+
+mod helpers;
+
+mod cli;
+mod discovery;
+mod forged_tokens;
+mod registration;
+mod token;
+mod users_me;

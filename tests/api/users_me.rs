@@ -1,0 +1,86 @@
+//! `GET /users/me`: RFC 6750 bearer authentication of Sigil's own resource.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, json};
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_valid_token_returns_the_callers_profile,
+    no_token_gets_a_bare_bearer_challenge,
+    an_expired_token_is_refused_once_the_clock_passes_exp,
+    a_disabled_users_token_stops_working,
+);
+
+async fn a_valid_token_returns_the_callers_profile(app: TestApp) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let token = app.access_token(&client, "alice").await;
+    let response = app.me(&token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = json(response).await;
+    assert_eq!(body["username"], "alice");
+    assert_eq!(body["email"], "alice@example.com");
+    assert!(body.get("password_hash").is_none());
+}
+
+async fn no_token_gets_a_bare_bearer_challenge(app: TestApp) {
+    let response = app.get("/users/me").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // RFC 6750 §3.1: no error code when the request had no credentials.
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="sigil""#
+    );
+    let basic = app
+        .get("/users/me")
+        .basic_auth("a", Some("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        basic.headers()["www-authenticate"],
+        r#"Bearer realm="sigil""#
+    );
+}
+
+async fn an_expired_token_is_refused_once_the_clock_passes_exp(app: TestApp) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let token = app.access_token(&client, "alice").await;
+    app.clock.advance(899);
+    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+    app.clock.advance(1);
+    let response = app.me(&token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains("expired"), "{challenge}");
+}
+
+async fn a_disabled_users_token_stops_working(app: TestApp) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let token = app.access_token(&client, "alice").await;
+    let alice = app
+        .sigil
+        .store
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    app.sigil
+        .store
+        .set_user_disabled(&alice.id, true, 0)
+        .await
+        .unwrap();
+    assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
+}
