@@ -104,6 +104,8 @@ enum KeysCommand {
     },
     /// Print the public JWKS.
     ExportPublic,
+    /// Print a new random key-encryption key (base64url) for SIGIL_KEK or keys/kek.
+    NewKek,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -123,6 +125,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
         Command::Clients(ClientsCommand::List { json }) => list_clients(config, json).await,
         Command::Keys(KeysCommand::List { json }) => list_keys(config, json).await,
+        Command::Keys(KeysCommand::NewKek) => {
+            let (_, encoded) = crate::keys::Kek::generate()?;
+            println!("{}", encoded.expose_secret());
+            Ok(())
+        }
         Command::Keys(KeysCommand::ExportPublic) => {
             let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
             let jwks = sigil.keys.current().jwks_body().clone();

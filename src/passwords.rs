@@ -37,11 +37,21 @@ pub enum PasswordError {
     Hash(String),
     #[error("the password hashing pool is shut down")]
     Closed,
+    /// Too many hashes already queued: shed load rather than let every
+    /// request wait until it times out.
+    #[error("too many password checks are queued")]
+    Busy,
 }
+
+/// Queue bound per hashing slot: at ~25 ms a hash, 32 queued per slot is
+/// under a second of waiting.
+const QUEUED_PER_PERMIT: usize = 32;
 
 pub struct Passwords {
     argon: Argon2<'static>,
     limit: Arc<Semaphore>,
+    /// Beyond this many waiting callers, new ones are refused at once.
+    max_waiting: usize,
     /// Callers waiting for a hashing permit.
     waiting: AtomicUsize,
     dummy_hash: String,
@@ -67,6 +77,7 @@ impl Passwords {
         Ok(Passwords {
             argon,
             limit: Arc::new(Semaphore::new(permits)),
+            max_waiting: permits * QUEUED_PER_PERMIT,
             waiting: AtomicUsize::new(0),
             dummy_hash,
             max_length: policy.max_length,
@@ -121,7 +132,10 @@ impl Passwords {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(PasswordError::Busy);
+        }
         let permit = self.limit.acquire().await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         let _permit = permit.map_err(|_| PasswordError::Closed)?;

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{Kek, Keyring, ensure_active_keys};
 use crate::passwords::Passwords;
-use crate::store::{self, Store};
+use crate::store::{self, Backend, Store};
 
 pub struct Sigil {
     pub config: Config,
@@ -26,9 +26,22 @@ impl Sigil {
         let store = store::connect(&config.database_url, config.database_max_connections).await?;
         let now = clock.now();
         let existing = store.list_keys().await?;
-        // A new KEK may only be created while no encrypted key exists: with
-        // keys stored, a missing KEK is an operator error, not a first start.
-        let kek = Kek::load(config.kek.as_ref(), &config.kek_file(), existing.is_empty())?;
+        // A new KEK may only be created while no encrypted key exists (with
+        // keys stored, a missing KEK is an operator error, not a first start),
+        // and only for the embedded default: nodes sharing a Postgres must
+        // share one KEK, so it cannot be made up by whichever node starts first.
+        let embedded = Backend::of(&config.database_url) == Some(Backend::Sqlite);
+        let kek_file = config.kek_file();
+        if !embedded && config.kek.is_none() && !kek_file.exists() {
+            anyhow::bail!(
+                "no key-encryption key at {} and SIGIL_KEK is not set. On Postgres every node must use the \
+                 same KEK: create one with `sigil keys new-kek > {}` (then chmod 600) or set SIGIL_KEK, \
+                 and give the same one to every node",
+                kek_file.display(),
+                kek_file.display()
+            );
+        }
+        let kek = Kek::load(config.kek.as_ref(), &kek_file, existing.is_empty())?;
         let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
         let keys = Keyring::new(kek, records, now)?;
         let passwords = Passwords::new(&config.argon2, &config.password)?;

@@ -23,7 +23,9 @@ impl FromRequestParts<AppState> for Authenticated {
         let token = bearer_token(parts)?;
         let now = sigil.clock.now();
         let config = &sigil.config;
-        let audiences = [config.issuer.as_str(), config.audience()];
+        // Sigil's own endpoints accept only tokens addressed to Sigil itself
+        // (the default audience), not tokens minted for a resource service.
+        let audiences = [config.issuer.as_str()];
         let claims = verify_access_token(
             &sigil.keys.current(),
             token,

@@ -92,9 +92,11 @@ impl IntoResponse for ApiError {
                     challenge,
                 )
             }
+            // RFC 6750 §3.1: no error code in the challenge when the request
+            // carried no credentials; the body says the same in plain words.
             ApiError::Bearer(None) => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                "unauthorized",
                 "a bearer token is required".to_string(),
                 None,
                 Some(r#"Bearer realm="sigil""#.to_string()),

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::bearer::Authenticated;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use crate::passwords::PasswordError;
 use crate::state::Sigil;
 use crate::tokens::TokenError;
 use crate::users::{self, RegisterError, Registration, User};
@@ -84,6 +85,9 @@ pub async fn users_post(
             format!("that {field} is already registered"),
         )),
         Err(RegisterError::Store(e)) => Err(e.into()),
+        Err(RegisterError::Hash(PasswordError::Busy)) => {
+            Err(ApiError::Unavailable("password hashing queue full".into()))
+        }
         Err(RegisterError::Hash(e)) => Err(ApiError::internal(e)),
     }
 }
@@ -102,6 +106,11 @@ pub async fn users_me_get(
     State(sigil): State<Arc<Sigil>>,
     Authenticated(claims): Authenticated,
 ) -> Result<Response, ApiError> {
+    // A client_credentials token names a client, not a user: never look it
+    // up as one, even if a client were named like a user id.
+    if claims.sub == claims.client_id {
+        return Err(ApiError::Bearer(Some(TokenError::InactiveSubject)));
+    }
     let user = sigil.store.user_by_id(&claims.sub).await?;
     match user {
         Some(user) if !user.disabled => Ok(private(axum::Json(User::from(user)).into_response())),

@@ -19,6 +19,26 @@ pub fn thumbprint(canonical_members: &str) -> String {
     B64.encode(digest.as_ref())
 }
 
+/// The RFC 7638 thumbprint of a stored public JWK, if it is a well-formed
+/// RSA or Ed25519 key.
+pub(crate) fn thumbprint_of(jwk: &serde_json::Value) -> Option<String> {
+    let field = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    let canonical = match field("kty")? {
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            field("e")?,
+            field("n")?
+        ),
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            field("crv")?,
+            field("x")?
+        ),
+        _ => return None,
+    };
+    Some(thumbprint(&canonical))
+}
+
 /// Builds `(kid, public JWK JSON)` for a public key.
 pub(crate) fn public_jwk(alg: Alg, public: PublicComponents<'_>) -> (String, serde_json::Value) {
     match public {

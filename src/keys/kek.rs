@@ -51,7 +51,7 @@ impl Kek {
         may_create: bool,
     ) -> Result<Kek, KekError> {
         if let Some(secret) = configured {
-            return Kek::from_encoded(secret.expose_secret());
+            return Kek::from_encoded(secret.expose_secret().trim());
         }
         match fs::read_to_string(path) {
             Ok(text) => Kek::from_encoded(text.trim()),
@@ -66,9 +66,10 @@ impl Kek {
     }
 
     fn from_encoded(encoded: &str) -> Result<Kek, KekError> {
+        // The decoder's error would quote a byte of the key: say nothing of it.
         let bytes = Zeroizing::new(
             B64.decode(encoded.trim_end_matches('='))
-                .map_err(|e| KekError::Malformed(e.to_string()))?,
+                .map_err(|_| KekError::Malformed("not base64url".into()))?,
         );
         Kek::from_bytes(&bytes)
     }
@@ -94,12 +95,15 @@ impl Kek {
         Ok((Kek::from_bytes(bytes.as_ref())?, encoded))
     }
 
+    /// Writes a new KEK atomically: a crash leaves either no file or a
+    /// complete one, never an empty file that would block every later start.
     fn create(path: &Path) -> Result<Kek, KekError> {
         let io = |e: std::io::Error| KekError::Io(format!("{}: {e}", path.display()));
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io)?;
-        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io)?;
         let (kek, encoded) = Kek::generate()?;
+        let temporary = path.with_extension("tmp");
+        let _ = fs::remove_file(&temporary);
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -107,11 +111,13 @@ impl Kek {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(io)?;
+        let mut file = options.open(&temporary).map_err(io)?;
         file.write_all(encoded.expose_secret().as_bytes())
             .map_err(io)?;
         file.write_all(b"\n").map_err(io)?;
         file.sync_all().map_err(io)?;
+        fs::rename(&temporary, path).map_err(io)?;
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         tracing::info!(path = %path.display(), "created a new key-encryption key");
         Ok(kek)
     }

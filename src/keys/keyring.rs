@@ -164,7 +164,7 @@ impl Keyring {
     /// Builds the keyring, decrypting every stored private key: a wrong KEK
     /// fails here, at start-up, not at the first signature.
     pub fn new(kek: Kek, records: Vec<KeyRecord>, now: i64) -> Result<Keyring, KeyringError> {
-        let set = build(&kek, &records, now, None)?;
+        let set = build(&kek, &records, now, None, Strictness::Strict)?;
         Ok(Keyring {
             current: ArcSwap::from_pointee(set),
             kek,
@@ -183,7 +183,13 @@ impl Keyring {
 
     /// Rebuilds from freshly read `records`.
     pub fn reload(&self, records: Vec<KeyRecord>, now: i64) -> Result<(), KeyringError> {
-        let set = build(&self.kek, &records, now, Some(&self.current()))?;
+        let set = build(
+            &self.kek,
+            &records,
+            now,
+            Some(&self.current()),
+            Strictness::SkipBadKeys,
+        )?;
         self.current.store(Arc::new(set));
         if let Ok(mut stored) = self.records.lock() {
             *stored = records;
@@ -201,10 +207,24 @@ impl Keyring {
             Ok(records) => records.clone(),
             Err(_) => return Ok(()),
         };
-        let set = build(&self.kek, &records, now, Some(&self.current()))?;
+        let set = build(
+            &self.kek,
+            &records,
+            now,
+            Some(&self.current()),
+            Strictness::SkipBadKeys,
+        )?;
         self.current.store(Arc::new(set));
         Ok(())
     }
+}
+
+/// At start-up any unusable key stops Sigil; later, one bad row must not
+/// freeze the schedule of all the others (a removal must still take effect).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strictness {
+    Strict,
+    SkipBadKeys,
 }
 
 fn build(
@@ -212,6 +232,7 @@ fn build(
     records: &[KeyRecord],
     now: i64,
     previous: Option<&KeySet>,
+    strictness: Strictness,
 ) -> Result<KeySet, KeyringError> {
     let mut signing: HashMap<Alg, (i64, Arc<SigningKey>)> = HashMap::new();
     let mut verifying = HashMap::new();
@@ -225,18 +246,16 @@ fn build(
     };
 
     for record in records {
-        let bad = |problem: String| KeyringError::BadKey {
-            kid: record.kid.clone(),
-            problem,
-        };
-        let alg: Alg = record.alg.parse().map_err(bad)?;
         let state = KeyState::at(
             now,
             record.activates_at,
             record.retires_at,
             record.removes_at,
         );
+        // A key starts verifying CLOCK_SKEW_LEEWAY before it starts signing.
+        let verifies_from = record.activates_at - CLOCK_SKEW_LEEWAY;
         for at in [
+            Some(verifies_from),
             Some(record.activates_at),
             record.retires_at,
             record.removes_at,
@@ -247,32 +266,23 @@ fn build(
         if state == KeyState::Removed {
             continue;
         }
-
-        // Decrypting checks the KEK; parsing (costly for RSA) happens only for
-        // keys that sign now or will, and only once per key.
-        let reused =
-            previous.and_then(|p| p.signing.values().find(|k| k.kid == record.kid).cloned());
-        if let Some(sealed) = &record.private_key {
-            let plaintext = kek.open(&record.kid, sealed)?;
-            if state == KeyState::Active {
-                let key = match reused {
-                    Some(key) => key,
-                    None => Arc::new(SigningKey::from_pkcs8(&record.kid, alg, &plaintext)?),
-                };
-                let newer = signing
-                    .get(&alg)
-                    .is_none_or(|(at, _)| record.activates_at > *at);
-                if newer {
-                    signing.insert(alg, (record.activates_at, key));
-                }
+        let (alg, jwk, signer, decoding) = match load_key(kek, record, state, now, previous) {
+            Ok(loaded) => loaded,
+            Err(e) if strictness == Strictness::SkipBadKeys => {
+                tracing::error!(kid = %record.kid, error = %e, "skipping an unusable signing key");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(key) = signer {
+            let newer = signing
+                .get(&alg)
+                .is_none_or(|(at, _)| record.activates_at > *at);
+            if newer {
+                signing.insert(alg, (record.activates_at, key));
             }
         }
-
-        let jwk: serde_json::Value =
-            serde_json::from_str(&record.public_jwk).map_err(|e| bad(e.to_string()))?;
-        if record.activates_at <= now + CLOCK_SKEW_LEEWAY {
-            let decoding =
-                decoding_key(alg, &jwk).ok_or_else(|| bad("malformed public JWK".into()))?;
+        if let Some(decoding) = decoding {
             verifying.insert(
                 record.kid.clone(),
                 Arc::new(VerifyingKey {
@@ -304,6 +314,69 @@ fn build(
         next_change,
         next_jwks_change,
     })
+}
+
+type LoadedKey = (
+    Alg,
+    serde_json::Value,
+    Option<Arc<SigningKey>>,
+    Option<DecodingKey>,
+);
+
+/// Checks one stored key and prepares what the set needs of it: its public
+/// JWK, its signer if it signs now, its verifier if tokens may carry it.
+fn load_key(
+    kek: &Kek,
+    record: &KeyRecord,
+    state: KeyState,
+    now: i64,
+    previous: Option<&KeySet>,
+) -> Result<LoadedKey, KeyringError> {
+    let bad = |problem: String| KeyringError::BadKey {
+        kid: record.kid.clone(),
+        problem,
+    };
+    let alg: Alg = record.alg.parse().map_err(bad)?;
+    let jwk: serde_json::Value =
+        serde_json::from_str(&record.public_jwk).map_err(|e| bad(e.to_string()))?;
+    // The published key must be the one its kid names (RFC 7638) ...
+    if super::jwk::thumbprint_of(&jwk).as_deref() != Some(record.kid.as_str()) {
+        return Err(bad("the stored public key does not match its kid".into()));
+    }
+    let mut signer = None;
+    if let Some(sealed) = &record.private_key {
+        // Decrypting proves the KEK; parsing (costly for RSA) is done only for
+        // the key that signs now, and only once per key.
+        let plaintext = kek.open(&record.kid, sealed)?;
+        if state == KeyState::Active {
+            let reused =
+                previous.and_then(|p| p.signing.values().find(|k| k.kid == record.kid).cloned());
+            signer = match reused {
+                Some(key) => Some(key),
+                None => {
+                    // ... and the private key the one published under it.
+                    let derived = super::generate::from_pkcs8(alg, plaintext.clone())
+                        .map_err(|e| bad(e.to_string()))?;
+                    if derived.kid != record.kid {
+                        return Err(bad(
+                            "the private key does not match the published key".into()
+                        ));
+                    }
+                    Some(Arc::new(SigningKey::from_pkcs8(
+                        &record.kid,
+                        alg,
+                        &plaintext,
+                    )?))
+                }
+            };
+        }
+    }
+    let decoding = if record.activates_at - CLOCK_SKEW_LEEWAY <= now {
+        Some(decoding_key(alg, &jwk).ok_or_else(|| bad("malformed public JWK".into()))?)
+    } else {
+        None
+    };
+    Ok((alg, jwk, signer, decoding))
 }
 
 fn decoding_key(alg: Alg, jwk: &serde_json::Value) -> Option<DecodingKey> {

@@ -33,7 +33,7 @@ pub fn issue_access_token(
         nbf: now,
         jti: random_b64::<16>(),
         client_id: client.id.clone(),
-        scope: scope.to_string(),
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
     };
     let token =
         sign_access_token(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;

@@ -4,6 +4,7 @@ use secrecy::SecretString;
 
 use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
 use crate::clients::Client;
+use crate::passwords::PasswordError;
 use crate::state::Sigil;
 use crate::users::Username;
 
@@ -29,7 +30,12 @@ pub async fn password_grant(
         .passwords
         .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await
-        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+        .map_err(|e| match e {
+            PasswordError::Busy => OAuthError::TemporarilyUnavailable(
+                "too many logins in progress; retry shortly".into(),
+            ),
+            other => OAuthError::ServerError(other.to_string()),
+        })?;
     let user = match user {
         Some(user) if matched && !user.disabled => user,
         _ => {

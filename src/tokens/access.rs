@@ -25,7 +25,9 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub jti: String,
     pub client_id: String,
-    pub scope: String,
+    /// Space-separated; absent when the token carries no scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -92,6 +92,11 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = test_config(&database_url, dir.path());
+        if backend == Backend::Postgres {
+            // Nodes on Postgres share a KEK supplied by the operator.
+            let (_, kek) = sigil::keys::Kek::generate().expect("kek");
+            config.kek = Some(kek);
+        }
         config.issuer = format!("http://{addr}");
         customize(&mut config);
         let config = config.validated().expect("valid test config");

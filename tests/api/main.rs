@@ -8,5 +8,6 @@ mod cli;
 mod discovery;
 mod forged_tokens;
 mod registration;
+mod startup;
 mod token;
 mod users_me;

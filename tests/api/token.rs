@@ -344,4 +344,30 @@ async fn client_credentials_issues_a_token_for_the_client_itself(app: TestApp) {
     .unwrap();
     assert_eq!(claims["sub"], "billing");
     assert_eq!(claims["scope"], "invoices:read");
+
+    // No scope at all: the member is omitted, never "" (RFC 6749 §3.3).
+    let bare = app
+        .client("bare", false, &[GrantType::ClientCredentials], "", None)
+        .await;
+    let body = json(
+        app.token(&bare, &[("grant_type", "client_credentials")])
+            .await,
+    )
+    .await;
+    assert!(body.get("scope").is_none(), "{body}");
+    let claims = verify_with_jwks(
+        &app.jwks().await,
+        body["access_token"].as_str().unwrap(),
+        &app.base,
+        &app.base,
+    )
+    .unwrap();
+    assert!(claims.get("scope").is_none());
+    // A client_credentials token is not a user's: /users/me refuses it.
+    assert_eq!(
+        app.me(body["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
