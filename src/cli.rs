@@ -5,7 +5,6 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +58,18 @@ enum UsersCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Set a user's password (read from standard input); revokes their sessions.
+    SetPassword {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no more logins, every session and token revoked.
+    Disable { username: String },
+    /// Re-enable a disabled user.
+    Enable { username: String },
+    /// Log a user out everywhere: revoke every session and access token.
+    RevokeSessions { username: String },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +133,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password_stdin: _,
         }) => create_user(config, username, email).await,
+        Command::Users(UsersCommand::SetPassword { username, .. }) => {
+            let password = read_stdin_secret("password")?;
+            let store = store::connect(&config.database_url, 2).await?;
+            let passwords = Passwords::new(&config.argon2, &config.password)?;
+            let ttl = config.access_token_ttl;
+            users::set_password(
+                store.as_ref(),
+                &passwords,
+                &config.password,
+                &username,
+                password,
+                ttl,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(user_error)?;
+            println!("password changed; every session of {username} is revoked");
+            Ok(())
+        }
+        Command::Users(UsersCommand::Disable { username }) => {
+            let store = store::connect(&config.database_url, 2).await?;
+            users::set_disabled(
+                store.as_ref(),
+                &username,
+                true,
+                config.access_token_ttl,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(|e| user_error(e.into()))?;
+            println!("disabled {username}; every session and token is revoked");
+            Ok(())
+        }
+        Command::Users(UsersCommand::Enable { username }) => {
+            let store = store::connect(&config.database_url, 2).await?;
+            users::set_disabled(
+                store.as_ref(),
+                &username,
+                false,
+                config.access_token_ttl,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(|e| user_error(e.into()))?;
+            println!("enabled {username}");
+            Ok(())
+        }
+        Command::Users(UsersCommand::RevokeSessions { username }) => {
+            let store = store::connect(&config.database_url, 2).await?;
+            let user = users::find(store.as_ref(), &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            let now = SystemClock.now();
+            let revoked = crate::revocation::revoke_user_sessions(
+                store.as_ref(),
+                &user.id,
+                config.access_token_ttl,
+                now,
+            )
+            .await?;
+            println!(
+                "revoked {revoked} session(s) of {username} and every access token issued to them"
+            );
+            Ok(())
+        }
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
         Command::Clients(ClientsCommand::List { json }) => list_clients(config, json).await,
         Command::Keys(KeysCommand::List { json }) => list_keys(config, json).await,
@@ -150,7 +226,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         config = config.validated()?;
     }
     let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
-    sigil.spawn_key_refresh(Duration::from_secs(5));
+    sigil.spawn_background();
     tracing::info!(
         %listen,
         issuer = %sigil.config.issuer,
@@ -226,6 +302,17 @@ async fn create_user(config: Config, username: String, email: String) -> anyhow:
             bail!("invalid user:\n{}", lines.join("\n"))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+fn user_error(e: RegisterError) -> anyhow::Error {
+    match e {
+        RegisterError::Store(store::StoreError::NotFound) => anyhow::anyhow!("no such user"),
+        RegisterError::Invalid(errors) => {
+            let lines: Vec<String> = errors.iter().map(|(f, m)| format!("  {f}: {m}")).collect();
+            anyhow::anyhow!("invalid input:\n{}", lines.join("\n"))
+        }
+        other => other.into(),
     }
 }
 

@@ -46,6 +46,22 @@ pub struct Config {
     pub registration: bool,
     /// RSA modulus size for generated keys: 2048, 3072 or 4096.
     pub rsa_bits: usize,
+    /// A refresh token unused for this long expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_idle_ttl: Duration,
+    /// Every refresh token of a login expires this long after the login.
+    #[serde(with = "humantime_serde")]
+    pub refresh_absolute_ttl: Duration,
+    /// A spent refresh token presented again within this window is treated
+    /// as a retry (same successor) rather than as reuse (family revoked).
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
+    /// Most deny-list entries held in memory per node.
+    pub revocation_cache_capacity: u64,
+    /// How often each node re-reads the deny-list (a backstop for
+    /// Postgres notifications).
+    #[serde(with = "humantime_serde")]
+    pub revocation_poll_interval: Duration,
     /// Upper bound of the JWKS `Cache-Control: max-age`.
     #[serde(with = "humantime_serde")]
     pub jwks_max_age: Duration,
@@ -91,6 +107,11 @@ impl Default for Config {
             default_audience: None,
             registration: true,
             rsa_bits: 2048,
+            refresh_idle_ttl: Duration::from_secs(14 * 24 * 3600),
+            refresh_absolute_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(5),
+            revocation_cache_capacity: 200_000,
+            revocation_poll_interval: Duration::from_secs(1),
             jwks_max_age: Duration::from_secs(15 * 60),
             password: PasswordPolicy::default(),
             argon2: Argon2Config::default(),
@@ -185,6 +206,23 @@ impl Config {
         let ttl = self.access_token_ttl.as_secs();
         if !(10..=24 * 3600).contains(&ttl) {
             return invalid("access_token_ttl", "must be between 10s and 24h");
+        }
+        if self.refresh_idle_ttl.as_secs() < 60 || self.refresh_idle_ttl > self.refresh_absolute_ttl
+        {
+            return invalid(
+                "refresh_idle_ttl",
+                "must be at least 1m and at most refresh_absolute_ttl",
+            );
+        }
+        if self.refresh_reuse_grace.as_secs() > 60 {
+            return invalid("refresh_reuse_grace", "must be at most 60s");
+        }
+        if self.revocation_cache_capacity < 1000 {
+            return invalid("revocation_cache_capacity", "must be at least 1000");
+        }
+        let poll = self.revocation_poll_interval.as_millis();
+        if !(100..=60_000).contains(&poll) {
+            return invalid("revocation_poll_interval", "must be between 100ms and 60s");
         }
         if ![2048, 3072, 4096].contains(&self.rsa_bits) {
             return invalid("rsa_bits", "must be 2048, 3072 or 4096");

@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod passwords;
+pub mod revocation;
 pub mod scope;
 pub mod state;
 pub mod store;

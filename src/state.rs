@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{Kek, Keyring, ensure_active_keys};
 use crate::passwords::Passwords;
+use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
 
 pub struct Sigil {
@@ -15,6 +16,7 @@ pub struct Sigil {
     pub store: Arc<dyn Store>,
     pub keys: Keyring,
     pub passwords: Passwords,
+    pub deny_list: Arc<DenyList>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -45,13 +47,35 @@ impl Sigil {
         let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
         let keys = Keyring::new(kek, records, now)?;
         let passwords = Passwords::new(&config.argon2, &config.password)?;
+        let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
+        deny_list.sync(store.as_ref(), now).await?;
         Ok(Arc::new(Sigil {
             config,
             store,
             keys,
             passwords,
+            deny_list,
             clock,
         }))
+    }
+
+    /// Starts the background work a serving node needs: key transitions and
+    /// deny-list synchronisation with the other nodes.
+    pub fn spawn_background(self: &Arc<Self>) {
+        self.spawn_key_refresh(Duration::from_secs(5));
+        self.deny_list.spawn_sync(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            self.config.revocation_poll_interval,
+        );
+    }
+
+    /// Applies a revocation this node just wrote, so it holds here at once
+    /// (other nodes learn of it through the store's change signal).
+    pub async fn revocations_changed(&self, now: i64) {
+        if let Err(e) = self.deny_list.sync(self.store.as_ref(), now).await {
+            tracing::warn!(error = %e, "could not re-read the deny-list after a revocation");
+        }
     }
 
     /// Re-reads the key schedule from the database and rebuilds the keyring.

@@ -3,6 +3,8 @@
 //! Usernames and emails are parsed once into types that cannot hold a bad
 //! value; both are case-insensitive and stored lowercased.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -156,6 +158,77 @@ pub async fn create(
         Err(StoreError::Conflict(field)) => Err(RegisterError::Taken(field)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Disables or re-enables a user. Disabling revokes every session and access
+/// token of the user (a disabled user cannot log in either).
+pub async fn set_disabled(
+    store: &dyn Store,
+    username: &str,
+    disabled: bool,
+    ttl: Duration,
+    now: i64,
+) -> Result<(), StoreError> {
+    let user = find(store, username).await?;
+    store.set_user_disabled(&user.id, disabled, now).await?;
+    if disabled {
+        crate::revocation::revoke_user_sessions(store, &user.id, ttl, now).await?;
+    }
+    tracing::info!(event = "user.disabled", user_id = %user.id, disabled, "changed a user's status");
+    Ok(())
+}
+
+/// Sets a new password, which revokes every session of the user.
+pub async fn set_password(
+    store: &dyn Store,
+    passwords: &Passwords,
+    policy: &PasswordPolicy,
+    username: &str,
+    password: SecretString,
+    ttl: Duration,
+    now: i64,
+) -> Result<(), RegisterError> {
+    let password = Password::parse(password, policy)
+        .map_err(|e| RegisterError::Invalid(vec![("password", e)]))?;
+    let user = find(store, username).await?;
+    let hash = passwords.hash(&password).await?;
+    store.set_password_hash(&user.id, &hash, now).await?;
+    crate::revocation::revoke_user_sessions(store, &user.id, ttl, now).await?;
+    tracing::info!(event = "user.password_changed", user_id = %user.id, "changed a user's password");
+    Ok(())
+}
+
+/// A user by username (case-insensitively); `NotFound` otherwise.
+pub async fn find(store: &dyn Store, username: &str) -> Result<UserRecord, StoreError> {
+    let username = Username::parse(username).map_err(|_| StoreError::NotFound)?;
+    store
+        .user_by_username(username.as_str())
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Revokes every session of a user and every access token issued to them up
+/// to `now`; returns how many sessions were open.
+pub async fn revoke_sessions(
+    sigil: &crate::Sigil,
+    user_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let revoked = crate::revocation::revoke_user_sessions(
+        sigil.store.as_ref(),
+        user_id,
+        sigil.config.access_token_ttl,
+        now,
+    )
+    .await?;
+    sigil.revocations_changed(now).await;
+    tracing::info!(
+        event = "user.sessions_revoked",
+        user_id,
+        sessions = revoked,
+        "revoked a user's sessions"
+    );
+    Ok(revoked)
 }
 
 #[cfg(test)]

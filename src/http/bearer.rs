@@ -30,10 +30,17 @@ impl FromRequestParts<AppState> for Authenticated {
             &sigil.keys.current(),
             token,
             &config.issuer,
-            &audiences,
+            Some(&audiences),
             now,
         )
         .map_err(|e| ApiError::Bearer(Some(e)))?;
+        if sigil
+            .deny_list
+            .is_revoked(sigil.store.as_ref(), &claims, now)
+            .await?
+        {
+            return Err(ApiError::Bearer(Some(TokenError::Revoked)));
+        }
         Ok(Authenticated(claims))
     }
 }

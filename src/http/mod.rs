@@ -5,6 +5,7 @@ mod bearer;
 mod discovery;
 mod error;
 mod extract;
+mod oauth_extra;
 mod token;
 mod users;
 
@@ -54,7 +55,14 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
     Router::new()
         .route("/oauth/token", post(token::token_post))
         .route("/users", post(users::users_post))
+        .route("/oauth/revoke", post(oauth_extra::revoke_post))
+        .route("/oauth/introspect", post(oauth_extra::introspect_post))
+        .route("/oauth/revocations", get(oauth_extra::revocations_get))
         .route("/users/me", get(users::users_me_get))
+        .route(
+            "/users/me/revoke-sessions",
+            post(users::users_me_revoke_sessions_post),
+        )
         .route("/.well-known/jwks.json", get(discovery::jwks_get))
         .route(
             "/.well-known/oauth-authorization-server",

@@ -119,6 +119,22 @@ pub async fn users_me_get(
     }
 }
 
+/// "Log out everywhere": revokes every session of the caller and every
+/// access token issued to them so far, this one included.
+pub async fn users_me_revoke_sessions_post(
+    State(sigil): State<Arc<Sigil>>,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, ApiError> {
+    if claims.sub == claims.client_id {
+        return Err(ApiError::Bearer(Some(TokenError::InactiveSubject)));
+    }
+    let now = sigil.clock.now();
+    let revoked = crate::users::revoke_sessions(&sigil, &claims.sub, now).await?;
+    Ok(private(
+        axum::Json(serde_json::json!({ "revoked_sessions": revoked })).into_response(),
+    ))
+}
+
 /// Personal data must not be stored by shared caches.
 fn private(mut response: Response) -> Response {
     response

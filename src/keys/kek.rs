@@ -20,6 +20,8 @@ const KEK_LEN: usize = 32;
 
 pub struct Kek {
     key: LessSafeKey,
+    /// Keys derived from the KEK for other purposes, by label.
+    refresh_mac: ring::hmac::Key,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +82,13 @@ impl Kek {
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| KekError::Malformed("rejected".into()))?;
+        // A separate key for deriving refresh-token successors: HMAC of a
+        // fixed label under the KEK, so each purpose has its own key.
+        let kek_mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
+        let derived = ring::hmac::sign(&kek_mac, b"sigil/refresh-successor/v1");
         Ok(Kek {
             key: LessSafeKey::new(key),
+            refresh_mac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
         })
     }
 
@@ -120,6 +127,11 @@ impl Kek {
         fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         tracing::info!(path = %path.display(), "created a new key-encryption key");
         Ok(kek)
+    }
+
+    /// The key refresh-token successors are derived with.
+    pub fn refresh_mac(&self) -> &ring::hmac::Key {
+        &self.refresh_mac
     }
 
     /// Encrypts `plaintext` for the key `kid`: `nonce || ciphertext || tag`.

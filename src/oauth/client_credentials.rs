@@ -18,7 +18,7 @@ pub async fn client_credentials_grant(
         ));
     }
     let scope = requested_scope(client, params)?;
-    let (access_token, claims) = issue_access_token(sigil, &client.id, client, &scope, now)?;
+    let (access_token, claims) = issue_access_token(sigil, &client.id, client, &scope, None, now)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -13,6 +13,7 @@ pub fn issue_access_token(
     subject: &str,
     client: &Client,
     scope: &Scopes,
+    session: Option<&str>,
     now: i64,
 ) -> Result<(String, AccessClaims), OAuthError> {
     let alg = client.alg.unwrap_or(sigil.config.default_alg);
@@ -34,6 +35,7 @@ pub fn issue_access_token(
         jti: random_b64::<16>(),
         client_id: client.id.clone(),
         scope: (!scope.is_empty()).then(|| scope.to_string()),
+        sid: session.map(str::to_string),
     };
     let token =
         sign_access_token(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;

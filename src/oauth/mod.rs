@@ -15,9 +15,12 @@
 mod client_auth;
 mod client_credentials;
 mod error;
+mod introspect;
 mod issue;
 mod metadata;
 mod password;
+mod refresh;
+mod revoke;
 
 use std::collections::HashMap;
 
@@ -25,8 +28,10 @@ use serde::Serialize;
 
 pub use client_auth::{BasicCredentials, authenticate_client};
 pub use error::OAuthError;
+pub use introspect::introspect;
 pub use issue::issue_access_token;
 pub use metadata::metadata;
+pub use revoke::revoke;
 
 use crate::clients::{Client, GrantType};
 use crate::scope::Scopes;
@@ -105,9 +110,7 @@ pub async fn token(
         GrantType::ClientCredentials => {
             client_credentials::client_credentials_grant(sigil, client, params, now).await
         }
-        GrantType::RefreshToken => Err(OAuthError::UnsupportedGrantType(
-            "the refresh_token grant is not available yet".into(),
-        )),
+        GrantType::RefreshToken => refresh::refresh_grant(sigil, client, params, now).await,
     }
 }
 

@@ -2,8 +2,9 @@
 
 use secrecy::SecretString;
 
+use super::refresh::start_session;
 use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
-use crate::clients::Client;
+use crate::clients::{Client, GrantType};
 use crate::passwords::PasswordError;
 use crate::state::Sigil;
 use crate::users::Username;
@@ -11,7 +12,8 @@ use crate::users::Username;
 // RFC 6749 §4.3.2: grant_type=password, username, password, optional scope.
 // A wrong password, an unknown user and a disabled user get one answer, after
 // one argon2id verification each, so neither the body nor the time tells
-// them apart.
+// them apart. §4.3.3: a refresh token is included when the client may use
+// the refresh_token grant.
 pub async fn password_grant(
     sigil: &Sigil,
     client: &Client,
@@ -45,12 +47,19 @@ pub async fn password_grant(
         }
     };
 
-    let (access_token, claims) = issue_access_token(sigil, &user.id, client, &scope, now)?;
+    let (session, refresh_token) = if client.allows(GrantType::RefreshToken) {
+        let (family_id, token) = start_session(sigil, &user.id, client, &scope, now).await?;
+        (Some(family_id), Some(token))
+    } else {
+        (None, None)
+    };
+    let (access_token, claims) =
+        issue_access_token(sigil, &user.id, client, &scope, session.as_deref(), now)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: (claims.exp - now) as u64,
         scope: claims.scope,
-        refresh_token: None,
+        refresh_token,
     })
 }

@@ -89,6 +89,68 @@ pub struct KeyRecord {
     pub removes_at: Option<i64>,
 }
 
+/// One login's refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FamilyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One refresh token, known only by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshRecord {
+    pub hash: Vec<u8>,
+    pub family_id: String,
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub spent_at: Option<i64>,
+    pub successor_hash: Option<Vec<u8>>,
+}
+
+/// What happened to an attempt to spend a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpendOutcome {
+    /// This call spent it; the successor is stored.
+    Spent,
+    /// It had already been spent (the row as it is now).
+    AlreadySpent(RefreshRecord),
+    NotFound,
+}
+
+/// A deny-list entry, as stored and as the revocation feed reports it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RevocationRecord {
+    pub seq: i64,
+    /// `token` (value = jti), `session` (value = sid) or `user` (value = sub).
+    pub kind: String,
+    pub value: String,
+    pub not_before: Option<i64>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// A deny-list entry to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRevocation {
+    pub kind: &'static str,
+    pub value: String,
+    pub not_before: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// Which refresh families to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Families<'a> {
+    One(&'a str),
+    OfUser(&'a str),
+}
+
 /// Everything Sigil persists. One implementation per database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -100,6 +162,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>>;
     /// Enables or disables a user; `NotFound` if there is no such user.
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()>;
+    /// Replaces a user's password hash; `NotFound` if there is no such user.
+    async fn set_password_hash(&self, id: &str, password_hash: &str, now: i64) -> StoreResult<()>;
 
     async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()>;
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
@@ -108,6 +172,55 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()>;
     /// Every key that still has a row, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+
+    /// Stores a new family with its first refresh token, atomically.
+    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;
+    /// A refresh token and its family.
+    async fn refresh_token(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(RefreshRecord, FamilyRecord)>>;
+    /// Spends `hash` and stores `successor`, in one transaction whose spend is
+    /// a single conditional UPDATE: of concurrent callers exactly one wins.
+    async fn spend_refresh_token(
+        &self,
+        hash: &[u8],
+        successor: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<SpendOutcome>;
+    /// Marks families revoked and records `revocation`, atomically. Returns
+    /// how many families were newly revoked.
+    async fn revoke_families(
+        &self,
+        which: Families<'_>,
+        revocation: &NewRevocation,
+        now: i64,
+    ) -> StoreResult<u64>;
+    /// Adds a deny-list entry; returns its sequence number.
+    async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64>;
+    /// Unexpired entries with `seq > after`, in order, at most `limit`.
+    async fn revocations_since(
+        &self,
+        after: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<RevocationRecord>>;
+    /// Whether an unexpired entry matches the token (the fallback when the
+    /// in-memory deny-list has overflowed).
+    async fn is_revoked(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        sub: &str,
+        iat: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    /// A signal that bumps whenever another node may have changed shared
+    /// state (revocations, keys). `None` where there is no other node.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`),

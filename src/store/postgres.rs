@@ -3,14 +3,26 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::watch;
 
-use super::{ClientRecord, KeyRecord, Store, StoreError, StoreResult, UserRecord};
+use super::{
+    ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
+    RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The NOTIFY channel on which nodes tell each other shared state changed.
+const CHANGES_CHANNEL: &str = "sigil_changes";
+/// Advisory-lock key serialising revocation inserts (see `insert_revocation`).
+const REVOCATION_LOCK: i64 = 0x5161_6c00_0001;
+
 pub struct PostgresStore {
     pool: PgPool,
+    /// Bumped on every NOTIFY from any node, and after the listening
+    /// connection is re-established (notifications may have been missed).
+    changes: watch::Receiver<u64>,
 }
 
 impl PostgresStore {
@@ -23,7 +35,33 @@ impl PostgresStore {
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PostgresStore { pool })
+        let (tx, changes) = watch::channel(0u64);
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        tokio::spawn(listen(listener, tx));
+        Ok(PostgresStore { pool, changes })
+    }
+}
+
+/// Forwards notifications to the watch channel until every receiver is gone.
+/// `try_recv` reconnects by itself after a lost connection and then yields
+/// `None`, which is also signalled: whatever was sent meanwhile is lost, so
+/// readers must re-read.
+async fn listen(mut listener: PgListener, tx: watch::Sender<u64>) {
+    loop {
+        let event = tokio::select! {
+            event = listener.try_recv() => event,
+            _ = tx.closed() => return,
+        };
+        match event {
+            Ok(_) => {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "lost the change-notification connection; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 
@@ -47,6 +85,10 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.changes.clone())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -91,6 +133,20 @@ impl Store for PostgresStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_password_hash(&self, id: &str, password_hash: &str, now: i64) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -155,4 +211,187 @@ impl Store for PostgresStore {
                 .await?,
         )
     }
+    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&family.id)
+        .bind(&family.user_id)
+        .bind(&family.client_id)
+        .bind(&family.scope)
+        .bind(family.created_at)
+        .bind(family.expires_at)
+        .bind(family.revoked_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh(&mut tx, first).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn refresh_token(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(RefreshRecord, FamilyRecord)>> {
+        let token: Option<RefreshRecord> =
+            sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(token) = token else { return Ok(None) };
+        let family: FamilyRecord = sqlx::query_as("SELECT * FROM refresh_families WHERE id = $1")
+            .bind(&token.family_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some((token, family)))
+    }
+
+    async fn spend_refresh_token(
+        &self,
+        hash: &[u8],
+        successor: &RefreshRecord,
+        now: i64,
+    ) -> StoreResult<SpendOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2 WHERE hash = $3 AND spent_at IS NULL",
+        )
+        .bind(now)
+        .bind(&successor.hash)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent == 1 {
+            insert_refresh(&mut tx, successor).await?;
+            tx.commit().await?;
+            return Ok(SpendOutcome::Spent);
+        }
+        let current: Option<RefreshRecord> =
+            sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(current.map_or(SpendOutcome::NotFound, SpendOutcome::AlreadySpent))
+    }
+
+    async fn revoke_families(
+        &self,
+        which: Families<'_>,
+        revocation: &NewRevocation,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let (column, value) = match which {
+            Families::One(id) => ("id", id),
+            Families::OfUser(user) => ("user_id", user),
+        };
+        let sql = format!(
+            "UPDATE refresh_families SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
+        );
+        let revoked = sqlx::query(&sql)
+            .bind(now)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        insert_revocation(&mut tx, revocation, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        let seq = insert_revocation(&mut tx, revocation, now).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    async fn is_revoked(
+        &self,
+        jti: &str,
+        sid: Option<&str>,
+        sub: &str,
+        iat: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM revocations WHERE expires_at > $1 AND (
+                (kind = 'token' AND value = $2)
+             OR (kind = 'session' AND value = $3)
+             OR (kind = 'user' AND value = $4 AND not_before >= $5)))",
+        )
+        .bind(now)
+        .bind(jti)
+        .bind(sid)
+        .bind(sub)
+        .bind(iat)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn revocations_since(
+        &self,
+        after: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<RevocationRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+async fn insert_refresh(tx: &mut sqlx::PgConnection, r: &RefreshRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&r.hash)
+    .bind(&r.family_id)
+    .bind(&r.scope)
+    .bind(r.issued_at)
+    .bind(r.expires_at)
+    .bind(r.spent_at)
+    .bind(&r.successor_hash)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts under a transaction-scoped advisory lock so that revocations
+/// commit in `seq` order (a feed reader at cursor N can never later see an
+/// entry below N appear), and notifies the other nodes on commit.
+async fn insert_revocation(
+    tx: &mut sqlx::PgConnection,
+    r: &NewRevocation,
+    now: i64,
+) -> StoreResult<i64> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(REVOCATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, 'revocations')")
+        .bind(CHANGES_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+    )
+    .bind(r.kind)
+    .bind(&r.value)
+    .bind(r.not_before)
+    .bind(r.expires_at)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(seq)
 }

@@ -28,6 +28,10 @@ pub struct AccessClaims {
     /// Space-separated; absent when the token carries no scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The login session (refresh-token family) the token was issued in, so
+    /// revoking the session revokes its access tokens too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +50,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("the token was issued for another issuer or audience")]
     WrongAudience,
+    #[error("the token has been revoked")]
+    Revoked,
     #[error("the token's subject is not an active user")]
     InactiveSubject,
     #[error("signing failed")]
@@ -69,12 +75,13 @@ pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<Stri
 }
 
 /// Verifies a token against the keyring. `audiences` lists the `aud` values
-/// the caller accepts.
+/// the caller accepts (`None`: any, for introspection on behalf of any
+/// resource service).
 pub fn verify_access_token(
     keys: &KeySet,
     token: &str,
     issuer: &str,
-    audiences: &[&str],
+    audiences: Option<&[&str]>,
     now: i64,
 ) -> Result<AccessClaims, TokenError> {
     if token.len() > 8 * 1024 || token.split('.').count() != 3 {
@@ -123,7 +130,8 @@ pub fn verify_access_token(
         },
     )?;
     let claims = data.claims;
-    if claims.iss != issuer || !audiences.contains(&claims.aud.as_str()) {
+    let audience_ok = audiences.is_none_or(|list| list.contains(&claims.aud.as_str()));
+    if claims.iss != issuer || !audience_ok {
         return Err(TokenError::WrongAudience);
     }
     if now >= claims.exp {

@@ -1,8 +1,14 @@
-//! Tokens Sigil hands out: JWT access tokens (RFC 9068) signed by the keyring.
+//! Tokens Sigil hands out: JWT access tokens (RFC 9068) signed by the
+//! keyring, and opaque rotating refresh tokens.
 
 mod access;
+mod refresh;
 
 pub use access::{AccessClaims, TokenError, sign_access_token, verify_access_token};
+pub use refresh::{
+    REFRESH_PREFIX, hash_refresh_token, is_refresh_token, mint_refresh_token,
+    successor_refresh_token,
+};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

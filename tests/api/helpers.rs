@@ -104,6 +104,19 @@ impl TestApp {
         let sigil = Sigil::open(config, Arc::new(clock.clone()))
             .await
             .expect("sigil starts");
+        Some(Self::serve(listener, sigil, clock, database_url, dir, db))
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        sigil: Arc<Sigil>,
+        clock: ManualClock,
+        database_url: String,
+        dir: tempfile::TempDir,
+        db: Option<TestDatabase>,
+    ) -> TestApp {
+        let addr = listener.local_addr().expect("addr");
+        sigil.spawn_background();
         let (tx, rx) = oneshot::channel::<()>();
         let server = Arc::clone(&sigil);
         tokio::spawn(async move {
@@ -112,7 +125,7 @@ impl TestApp {
             })
             .await;
         });
-        Some(TestApp {
+        TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             clock,
@@ -121,7 +134,27 @@ impl TestApp {
             dir,
             shutdown: Some(tx),
             _db: db,
-        })
+        }
+    }
+
+    /// A second Sigil node on the same database, issuer, KEK and clock, as
+    /// in a multi-node deployment.
+    pub async fn spawn_node(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let clock = self.clock.clone();
+        let sigil = Sigil::open(self.sigil.config.clone(), Arc::new(clock.clone()))
+            .await
+            .expect("second node starts");
+        Self::serve(
+            listener,
+            sigil,
+            clock,
+            self.database_url.clone(),
+            tempfile::tempdir().expect("dir"),
+            None,
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -233,6 +266,71 @@ impl TestApp {
             .as_str()
             .expect("access_token")
             .to_string()
+    }
+
+    /// Logs in and returns the whole token response.
+    pub async fn login(&self, client: &TestClient, username: &str) -> Value {
+        let response = self.password_grant(client, username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Response {
+        let mut params = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(scope) = scope {
+            params.push(("scope", scope));
+        }
+        self.token(client, &params).await
+    }
+
+    /// Posts to an endpoint that authenticates clients like the token
+    /// endpoint does (`/oauth/revoke`, `/oauth/introspect`).
+    pub async fn client_post(
+        &self,
+        path: &str,
+        client: &TestClient,
+        params: &[(&str, &str)],
+    ) -> Response {
+        let mut form: Vec<(&str, &str)> = params.to_vec();
+        let mut request = self.post(path);
+        match &client.secret {
+            Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
+            None => form.push(("client_id", &client.id)),
+        }
+        request.form(&form).send().await.expect("request")
+    }
+
+    pub async fn revoke(&self, client: &TestClient, token: &str) -> Response {
+        self.client_post("/oauth/revoke", client, &[("token", token)])
+            .await
+    }
+
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        let response = self
+            .client_post("/oauth/introspect", client, &[("token", token)])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        response.json().await.expect("json")
+    }
+
+    pub async fn feed(&self, client: &TestClient, since: &str) -> Value {
+        let response = self
+            .get(&format!("/oauth/revocations?since={since}"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
     }
 
     pub async fn me(&self, token: &str) -> Response {

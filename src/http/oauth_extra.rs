@@ -1,0 +1,118 @@
+//! RFC 7009 revocation, RFC 7662 introspection, and the revocation feed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{OAuthForm, basic_credentials};
+use crate::oauth::{self, OAuthError, Params, authenticate_client};
+use crate::revocation::{KIND_SESSION, KIND_TOKEN, KIND_USER};
+use crate::state::Sigil;
+
+fn no_store(body: Value) -> Response {
+    let mut response = axum::Json(body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+// RFC 7009 §2: POST /oauth/revoke, client-authenticated, form-encoded.
+#[tracing::instrument(skip_all, name = "revoke_post")]
+pub async fn revoke_post(
+    State(sigil): State<Arc<Sigil>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, ApiError> {
+    let now = sigil.clock.now();
+    let client =
+        authenticate_client(sigil.store.as_ref(), basic_credentials(&headers)?, &params).await?;
+    oauth::revoke(&sigil, &client, &params, now).await?;
+    Ok(no_store(json!({})))
+}
+
+// RFC 7662 §2: POST /oauth/introspect, client-authenticated, form-encoded;
+// always 200 with application/json for any token.
+#[tracing::instrument(skip_all, name = "introspect_post")]
+pub async fn introspect_post(
+    State(sigil): State<Arc<Sigil>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, ApiError> {
+    let now = sigil.clock.now();
+    let client =
+        authenticate_client(sigil.store.as_ref(), basic_credentials(&headers)?, &params).await?;
+    let body = oauth::introspect(&sigil, &client, &params, now).await?;
+    Ok(no_store(body))
+}
+
+const FEED_PAGE: i64 = 1000;
+
+/// `GET /oauth/revocations?since=<cursor>`: deny-list entries added after
+/// the cursor, for resource services that verify tokens locally. Clients
+/// authenticate with HTTP Basic (secrets never go in a URL). The format is
+/// documented in docs/revocation-feed.md.
+#[tracing::instrument(skip_all, name = "revocations_get")]
+pub async fn revocations_get(
+    State(sigil): State<Arc<Sigil>>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let now = sigil.clock.now();
+    let Query(query) =
+        query.map_err(|_| OAuthError::InvalidRequest("malformed query string".into()))?;
+    let basic = basic_credentials(&headers)?.ok_or_else(|| {
+        OAuthError::InvalidClient(
+            "the revocation feed requires HTTP Basic client authentication".into(),
+        )
+    })?;
+    let client = authenticate_client(sigil.store.as_ref(), Some(basic), &Params::default()).await?;
+    if client.is_public() {
+        return Err(OAuthError::InvalidClient(
+            "the revocation feed requires a confidential client".into(),
+        )
+        .into());
+    }
+    let since = match query.get("since").map(String::as_str) {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                OAuthError::InvalidRequest("since must be a cursor returned by this feed".into())
+            })?,
+    };
+    let records = sigil
+        .store
+        .revocations_since(since, now, FEED_PAGE + 1)
+        .await?;
+    let more = records.len() as i64 > FEED_PAGE;
+    let page = &records[..records.len().min(FEED_PAGE as usize)];
+    let cursor = page.last().map_or(since, |r| r.seq);
+    let entries: Vec<Value> = page
+        .iter()
+        .map(|r| match r.kind.as_str() {
+            KIND_TOKEN => json!({"type": "token", "jti": r.value, "exp": r.expires_at}),
+            KIND_SESSION => json!({"type": "session", "sid": r.value, "exp": r.expires_at}),
+            KIND_USER => json!({"type": "user", "sub": r.value, "not_before": r.not_before, "exp": r.expires_at}),
+            other => json!({"type": other, "value": r.value, "exp": r.expires_at}),
+        })
+        .collect();
+    let body = json!({
+        "entries": entries,
+        "cursor": cursor.to_string(),
+        "more": more,
+        "poll_interval": sigil.config.revocation_poll_interval.as_secs().max(1),
+    });
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

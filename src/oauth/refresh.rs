@@ -1,0 +1,177 @@
+//! Refreshing an access token, RFC 6749 §6, with rotation and reuse
+//! detection per RFC 9700 §4.14.2.
+//!
+//! ```text
+//!  presented token T ──► spent? ──no──► expired? ──► spend T atomically, store T' = HMAC(K, T)
+//!                          │                            └─ lost the race ─┐
+//!                          └─yes──► within the grace window and T' matches? ──yes──► answer T' again (retry)
+//!                                                   └─no──► reuse: revoke the whole family
+//! ```
+
+use super::{OAuthError, Params, TokenResponse, issue_access_token};
+use crate::clients::Client;
+use crate::revocation;
+use crate::scope::Scopes;
+use crate::state::Sigil;
+use crate::store::{FamilyRecord, RefreshRecord, SpendOutcome};
+use crate::tokens::{
+    hash_refresh_token, is_refresh_token, mint_refresh_token, successor_refresh_token,
+};
+
+/// Opens a login session: a new refresh-token family and its first token.
+/// Returns the family id and the token.
+pub async fn start_session(
+    sigil: &Sigil,
+    user_id: &str,
+    client: &Client,
+    scope: &Scopes,
+    now: i64,
+) -> Result<(String, String), OAuthError> {
+    let config = &sigil.config;
+    let family = FamilyRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_string(),
+        client_id: client.id.clone(),
+        scope: scope.to_string(),
+        created_at: now,
+        expires_at: now + config.refresh_absolute_ttl.as_secs() as i64,
+        revoked_at: None,
+    };
+    let token = mint_refresh_token();
+    let first = RefreshRecord {
+        hash: hash_refresh_token(&token),
+        family_id: family.id.clone(),
+        scope: family.scope.clone(),
+        issued_at: now,
+        expires_at: idle_expiry(sigil, &family, now),
+        spent_at: None,
+        successor_hash: None,
+    };
+    sigil.store.create_family(&family, &first).await?;
+    Ok((family.id, token))
+}
+
+fn idle_expiry(sigil: &Sigil, family: &FamilyRecord, now: i64) -> i64 {
+    (now + sigil.config.refresh_idle_ttl.as_secs() as i64).min(family.expires_at)
+}
+
+fn invalid(why: &str) -> OAuthError {
+    OAuthError::InvalidGrant(format!("the refresh token is {why}"))
+}
+
+// RFC 6749 §6: grant_type=refresh_token, refresh_token, optional scope
+// (which may not exceed the scope originally granted).
+pub async fn refresh_grant(
+    sigil: &Sigil,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    if !is_refresh_token(presented) {
+        return Err(invalid("invalid"));
+    }
+    let hash = hash_refresh_token(presented);
+    let Some((token, family)) = sigil.store.refresh_token(&hash).await? else {
+        return Err(invalid("invalid"));
+    };
+    // RFC 6749 §6 / RFC 9700 §4.14: bound to the client it was issued to.
+    // Another client's attempt spends nothing.
+    if family.client_id != client.id {
+        return Err(invalid("invalid"));
+    }
+    if family.revoked_at.is_some() {
+        return Err(invalid("revoked"));
+    }
+    let granted =
+        Scopes::parse(&family.scope).map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    let scope = match params.get("scope") {
+        None => granted.clone(),
+        Some(text) => {
+            let asked = Scopes::parse(text).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+            if !asked.is_subset_of(&granted) {
+                return Err(OAuthError::InvalidScope(
+                    "a refresh may narrow the granted scope, never widen it".into(),
+                ));
+            }
+            asked
+        }
+    };
+    let user = sigil.store.user_by_id(&family.user_id).await?;
+    if user.is_none_or(|u| u.disabled) {
+        return Err(invalid("revoked"));
+    }
+
+    let successor = successor_refresh_token(sigil.keys.kek().refresh_mac(), presented);
+    let successor_record = RefreshRecord {
+        hash: hash_refresh_token(&successor),
+        family_id: family.id.clone(),
+        scope: scope.to_string(),
+        issued_at: now,
+        expires_at: idle_expiry(sigil, &family, now),
+        spent_at: None,
+        successor_hash: None,
+    };
+
+    let outcome = match token.spent_at {
+        Some(_) => SpendOutcome::AlreadySpent(token),
+        None if now >= token.expires_at => return Err(invalid("expired")),
+        None => {
+            sigil
+                .store
+                .spend_refresh_token(&hash, &successor_record, now)
+                .await?
+        }
+    };
+    let scope = match outcome {
+        SpendOutcome::Spent => scope,
+        SpendOutcome::NotFound => return Err(invalid("invalid")),
+        SpendOutcome::AlreadySpent(spent) => {
+            let grace = sigil.config.refresh_reuse_grace.as_secs() as i64;
+            let retry = spent.spent_at.is_some_and(|at| now - at <= grace)
+                && spent.successor_hash.as_deref() == Some(successor_record.hash.as_slice());
+            if !retry {
+                // RFC 9700 §4.14.2: a spent token presented again means two
+                // parties hold it. Revoke the family; both must log in again.
+                revocation::revoke_session(
+                    sigil.store.as_ref(),
+                    &family.id,
+                    sigil.config.access_token_ttl,
+                    now,
+                )
+                .await?;
+                sigil.revocations_changed(now).await;
+                tracing::warn!(
+                    event = "refresh.reuse_detected",
+                    client_id = %client.id,
+                    family_id = %family.id,
+                    "a spent refresh token was presented again; its family is revoked"
+                );
+                return Err(invalid("revoked"));
+            }
+            // A retry (or a concurrent twin) of the refresh that spent it:
+            // the same successor again, with the scope it was stored with.
+            match sigil.store.refresh_token(&successor_record.hash).await? {
+                Some((stored, _)) => Scopes::parse(&stored.scope)
+                    .map_err(|e| OAuthError::ServerError(e.to_string()))?,
+                None => return Err(invalid("invalid")),
+            }
+        }
+    };
+
+    let (access_token, claims) = issue_access_token(
+        sigil,
+        &family.user_id,
+        client,
+        &scope,
+        Some(&family.id),
+        now,
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: (claims.exp - now) as u64,
+        scope: claims.scope,
+        refresh_token: Some(successor),
+    })
+}

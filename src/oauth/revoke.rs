@@ -1,0 +1,43 @@
+//! Token revocation, RFC 7009.
+
+use super::{OAuthError, Params};
+use crate::clients::Client;
+use crate::revocation;
+use crate::state::Sigil;
+use crate::tokens::{hash_refresh_token, is_refresh_token, verify_access_token};
+
+// RFC 7009 §2.1: token (required), token_type_hint (optional; a hint only,
+// the search extends to every type). §2.2: the answer is 200 whether or not
+// the token was valid, known or already revoked. A client can revoke only
+// its own tokens; for anyone else's, nothing happens.
+pub async fn revoke(
+    sigil: &Sigil,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let token = params.require("token")?;
+    let store = sigil.store.as_ref();
+    let ttl = sigil.config.access_token_ttl;
+
+    if is_refresh_token(token) {
+        if let Some((_, family)) = store.refresh_token(&hash_refresh_token(token)).await? {
+            if family.client_id == client.id && family.revoked_at.is_none() {
+                revocation::revoke_session(store, &family.id, ttl, now).await?;
+                sigil.revocations_changed(now).await;
+                tracing::info!(event = "token.revoked", kind = "refresh", client_id = %client.id, family_id = %family.id, "revoked a session");
+            }
+        }
+        return Ok(());
+    }
+
+    let keys = sigil.keys.current();
+    if let Ok(claims) = verify_access_token(&keys, token, &sigil.config.issuer, None, now) {
+        if claims.client_id == client.id {
+            revocation::revoke_access_token(store, &claims, now).await?;
+            sigil.revocations_changed(now).await;
+            tracing::info!(event = "token.revoked", kind = "access", client_id = %client.id, jti = %claims.jti, "revoked an access token");
+        }
+    }
+    Ok(())
+}
