@@ -62,6 +62,19 @@ pub struct Config {
     /// Postgres notifications).
     #[serde(with = "humantime_serde")]
     pub revocation_poll_interval: Duration,
+    /// How long a key signs before the next one takes over (0 disables
+    /// automatic rotation).
+    #[serde(with = "humantime_serde")]
+    pub key_rotation_interval: Duration,
+    /// How long a new key is published before it signs; at least
+    /// `jwks_max_age`, so every verifier that honours the cache headers
+    /// already holds it when it starts signing.
+    #[serde(with = "humantime_serde")]
+    pub key_pending_lead: Duration,
+    /// Extra time a retired key stays published after the last token it
+    /// signed has expired.
+    #[serde(with = "humantime_serde")]
+    pub key_retire_grace: Duration,
     /// Upper bound of the JWKS `Cache-Control: max-age`.
     #[serde(with = "humantime_serde")]
     pub jwks_max_age: Duration,
@@ -113,6 +126,9 @@ impl Default for Config {
             revocation_cache_capacity: 200_000,
             revocation_poll_interval: Duration::from_secs(1),
             jwks_max_age: Duration::from_secs(15 * 60),
+            key_rotation_interval: Duration::from_secs(30 * 24 * 3600),
+            key_pending_lead: Duration::from_secs(3600),
+            key_retire_grace: Duration::from_secs(5 * 60),
             password: PasswordPolicy::default(),
             argon2: Argon2Config::default(),
             issuer_from_listen: false,
@@ -229,6 +245,19 @@ impl Config {
         }
         if self.jwks_max_age.as_secs() > 24 * 3600 {
             return invalid("jwks_max_age", "must be at most 24h");
+        }
+        if self.key_pending_lead < self.jwks_max_age {
+            return invalid(
+                "key_pending_lead",
+                "must be at least jwks_max_age, or verifiers could meet a key they have not fetched",
+            );
+        }
+        let interval = self.key_rotation_interval;
+        if !interval.is_zero() && interval <= self.key_pending_lead + self.access_token_ttl {
+            return invalid(
+                "key_rotation_interval",
+                "must exceed key_pending_lead plus access_token_ttl (or be 0 to disable rotation)",
+            );
         }
         let p = &self.password;
         if p.min_length == 0 || p.min_length > p.max_length || p.max_length > 1024 {

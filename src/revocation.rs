@@ -9,9 +9,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::Expiry;
+use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use crate::keys::CLOCK_SKEW_LEEWAY;
@@ -21,6 +22,8 @@ use crate::tokens::AccessClaims;
 pub const KIND_TOKEN: &str = "token";
 pub const KIND_SESSION: &str = "session";
 pub const KIND_USER: &str = "user";
+/// Every token signed by a key (value = kid), after an emergency rotation.
+pub const KIND_KEY: &str = "key";
 
 const SYNC_PAGE: i64 = 1000;
 
@@ -28,18 +31,27 @@ const SYNC_PAGE: i64 = 1000;
 struct Entry {
     /// For user entries: tokens issued at or before this are revoked.
     not_before: i64,
-    /// How long, from insertion, the entry is worth keeping.
+    /// When the entry stops mattering (Unix seconds).
+    expires_at: i64,
+    /// `expires_at` as a duration from when this value was stored; moka
+    /// measures expiry on its own clock.
     ttl: Duration,
 }
 
 struct ByEntry;
 
 impl Expiry<String, Entry> for ByEntry {
-    fn expire_after_create(
+    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+
+    /// A replaced entry takes the merged value's lifetime, never the old one.
+    fn expire_after_update(
         &self,
         _: &String,
         entry: &Entry,
-        _: std::time::Instant,
+        _: Instant,
+        _: Option<Duration>,
     ) -> Option<Duration> {
         Some(entry.ttl)
     }
@@ -50,26 +62,41 @@ pub struct DenyList {
     capacity: u64,
     /// The highest `seq` applied; the next sync reads past it.
     cursor: AtomicI64,
-    /// Set if the list ever outgrew the cache: lookups then go to the
-    /// database, so that an evicted entry can never let a revoked token in.
-    overflowed: AtomicBool,
+    /// One sync at a time, so entries are applied in order.
+    syncing: tokio::sync::Mutex<()>,
+    /// Set once the cache has evicted (or refused) an entry for lack of
+    /// room, or come close to it: lookups then go to the database, so an
+    /// evicted entry can never let a revoked token in.
+    overflowed: Arc<AtomicBool>,
 }
 
 impl DenyList {
     pub fn new(capacity: u64) -> DenyList {
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&overflowed);
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(ByEntry)
+            .eviction_listener(move |_, _, cause| {
+                if cause == RemovalCause::Size && !flag.swap(true, Ordering::AcqRel) {
+                    tracing::error!(
+                        "the deny-list outgrew revocation_cache_capacity; checking revocations in the database from now on"
+                    );
+                }
+            })
+            .build();
         DenyList {
-            cache: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(ByEntry)
-                .build(),
+            cache,
             capacity,
             cursor: AtomicI64::new(0),
-            overflowed: AtomicBool::new(false),
+            syncing: tokio::sync::Mutex::new(()),
+            overflowed,
         }
     }
 
     /// Applies every entry added since the last sync.
     pub async fn sync(&self, store: &dyn Store, now: i64) -> StoreResult<usize> {
+        let _one_at_a_time = self.syncing.lock().await;
         let mut applied = 0;
         loop {
             let after = self.cursor.load(Ordering::Acquire);
@@ -79,31 +106,48 @@ impl DenyList {
             }
             applied += page.len();
             if let Some(last) = page.last() {
-                self.cursor.fetch_max(last.seq, Ordering::AcqRel);
+                self.cursor.store(last.seq, Ordering::Release);
             }
             if (page.len() as i64) < SYNC_PAGE {
-                return Ok(applied);
+                break;
             }
         }
+        if applied > 0 {
+            self.cache.run_pending_tasks();
+            // Switch to the database before the cache has to evict anything.
+            if self.cache.entry_count() >= self.capacity / 10 * 9
+                && !self.overflowed.swap(true, Ordering::AcqRel)
+            {
+                tracing::error!(
+                    capacity = self.capacity,
+                    "the deny-list is near revocation_cache_capacity; checking revocations in the database from now on"
+                );
+            }
+        }
+        Ok(applied)
     }
 
     fn apply(&self, record: &RevocationRecord, now: i64) {
-        let ttl = Duration::from_secs(record.expires_at.saturating_sub(now).max(1) as u64);
-        let key = cache_key(&record.kind, &record.value);
-        let not_before = record.not_before.unwrap_or(0);
-        let not_before = match self.cache.get(&key) {
-            Some(existing) => existing.not_before.max(not_before),
-            None => not_before,
-        };
-        self.cache.insert(key, Entry { not_before, ttl });
-        if self.cache.entry_count() >= self.capacity
-            && !self.overflowed.swap(true, Ordering::AcqRel)
-        {
-            tracing::error!(
-                capacity = self.capacity,
-                "the deny-list outgrew revocation_cache_capacity; checking revocations in the database from now on"
-            );
-        }
+        let incoming = (record.not_before.unwrap_or(0), record.expires_at);
+        self.cache
+            .entry(cache_key(&record.kind, &record.value))
+            .and_upsert_with(|existing| {
+                let (not_before, expires_at) = match existing {
+                    Some(old) => {
+                        let old = old.into_value();
+                        (
+                            old.not_before.max(incoming.0),
+                            old.expires_at.max(incoming.1),
+                        )
+                    }
+                    None => incoming,
+                };
+                Entry {
+                    not_before,
+                    expires_at,
+                    ttl: Duration::from_secs(expires_at.saturating_sub(now).max(1) as u64),
+                }
+            });
     }
 
     /// Whether the token is revoked by its `jti`, its session or its user.
@@ -188,6 +232,7 @@ fn cache_key(kind: &str, value: &str) -> String {
     let tag = match kind {
         KIND_TOKEN => 'j',
         KIND_SESSION => 's',
+        KIND_KEY => 'k',
         _ => 'u',
     };
     format!("{tag}:{value}")
@@ -251,4 +296,53 @@ pub async fn revoke_user_sessions(
     store
         .revoke_families(Families::OfUser(user_id), &revocation, now)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str, iat: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "i".into(),
+            sub: sub.into(),
+            aud: "a".into(),
+            exp: iat + 900,
+            iat,
+            nbf: iat,
+            jti: format!("j{iat}"),
+            client_id: "c".into(),
+            scope: None,
+            sid: None,
+        }
+    }
+
+    fn user_entry(seq: i64, sub: &str, not_before: i64) -> RevocationRecord {
+        RevocationRecord {
+            seq,
+            kind: KIND_USER.into(),
+            value: sub.into(),
+            not_before: Some(not_before),
+            expires_at: not_before + 960,
+            created_at: not_before,
+        }
+    }
+
+    #[test]
+    fn a_later_user_revocation_extends_the_entry_and_an_earlier_one_never_shrinks_it() {
+        let list = DenyList::new(10_000);
+        list.apply(&user_entry(1, "alice", 1_000), 1_000);
+        list.apply(&user_entry(2, "alice", 1_900), 1_900);
+        assert!(
+            list.is_revoked_cached(&claims("alice", 1_850)),
+            "issued before the second revocation"
+        );
+        list.apply(&user_entry(3, "alice", 1_200), 1_900);
+        assert!(
+            list.is_revoked_cached(&claims("alice", 1_850)),
+            "a stale entry does not lower not_before"
+        );
+        assert!(!list.is_revoked_cached(&claims("alice", 1_901)));
+        assert!(!list.is_revoked_cached(&claims("bob", 1_000)));
+    }
 }

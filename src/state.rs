@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::keys::schedule::{KeyPolicy, run_schedule};
 use crate::keys::{Kek, Keyring, ensure_active_keys};
 use crate::passwords::Passwords;
 use crate::revocation::DenyList;
@@ -45,7 +46,7 @@ impl Sigil {
         }
         let kek = Kek::load(config.kek.as_ref(), &kek_file, existing.is_empty())?;
         let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
-        let keys = Keyring::new(kek, records, now)?;
+        let keys = Keyring::new(kek, KeyPolicy::from_config(&config), records, now)?;
         let passwords = Passwords::new(&config.argon2, &config.password)?;
         let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
         deny_list.sync(store.as_ref(), now).await?;
@@ -63,6 +64,7 @@ impl Sigil {
     /// deny-list synchronisation with the other nodes.
     pub fn spawn_background(self: &Arc<Self>) {
         self.spawn_key_refresh(Duration::from_secs(5));
+        self.spawn_key_scheduler();
         self.deny_list.spawn_sync(
             Arc::clone(&self.store),
             Arc::clone(&self.clock),
@@ -85,23 +87,65 @@ impl Sigil {
         Ok(())
     }
 
-    /// Keeps the keyring current: every second it applies transitions that
-    /// the clock has reached; every `reread` it re-reads the database so keys
-    /// created by another node or the CLI appear.
-    pub fn spawn_key_refresh(self: &Arc<Self>, reread: Duration) -> tokio::task::JoinHandle<()> {
+    /// Keeps the keyring current: every second it applies transitions the
+    /// clock has reached; on a change signal from another node, or every
+    /// `reread`, it re-reads the keys so new ones appear.
+    fn spawn_key_refresh(self: &Arc<Self>, reread: Duration) -> tokio::task::JoinHandle<()> {
         let sigil = Arc::clone(self);
+        let mut changes = sigil.store.changes();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             let mut last_read = tokio::time::Instant::now();
             loop {
-                ticker.tick().await;
-                if last_read.elapsed() >= reread {
+                let signalled = match changes.as_mut() {
+                    Some(rx) => tokio::select! {
+                        _ = ticker.tick() => false,
+                        changed = rx.changed() => {
+                            if changed.is_err() { changes = None; }
+                            true
+                        }
+                    },
+                    None => {
+                        ticker.tick().await;
+                        false
+                    }
+                };
+                if signalled || last_read.elapsed() >= reread {
                     last_read = tokio::time::Instant::now();
                     if let Err(e) = sigil.reload_keys().await {
                         tracing::warn!(error = %e, "re-reading signing keys failed; keeping the current set");
                     }
                 } else if let Err(e) = sigil.keys.tick(sigil.clock.now()) {
                     tracing::warn!(error = %e, "applying a key transition failed");
+                }
+            }
+        })
+    }
+
+    /// One pass of the automatic key schedule (see `keys::schedule`), then a
+    /// reload so this node sees the result at once.
+    pub async fn run_key_schedule(&self) -> anyhow::Result<Vec<String>> {
+        let now = self.clock.now();
+        let created = run_schedule(
+            self.store.as_ref(),
+            self.keys.kek(),
+            self.keys.policy(),
+            now,
+        )
+        .await?;
+        self.reload_keys().await?;
+        Ok(created)
+    }
+
+    fn spawn_key_scheduler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let sigil = Arc::clone(self);
+        tokio::spawn(async move {
+            let period = Duration::from_secs(crate::keys::SCHEDULER_PERIOD as u64);
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                if let Err(e) = sigil.run_key_schedule().await {
+                    tracing::warn!(error = %e, "the key scheduler failed; will retry");
                 }
             }
         })

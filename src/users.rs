@@ -152,6 +152,7 @@ pub async fn create(
         disabled: false,
         created_at: now,
         updated_at: now,
+        sessions_revoked_at: None,
     };
     match store.insert_user(&record).await {
         Ok(()) => Ok(record.into()),

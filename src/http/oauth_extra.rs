@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
 use crate::oauth::{self, OAuthError, Params, authenticate_client};
-use crate::revocation::{KIND_SESSION, KIND_TOKEN, KIND_USER};
+use crate::revocation::{KIND_KEY, KIND_SESSION, KIND_TOKEN, KIND_USER};
 use crate::state::Sigil;
 
 fn no_store(body: Value) -> Response {
@@ -101,6 +101,7 @@ pub async fn revocations_get(
             KIND_TOKEN => json!({"type": "token", "jti": r.value, "exp": r.expires_at}),
             KIND_SESSION => json!({"type": "session", "sid": r.value, "exp": r.expires_at}),
             KIND_USER => json!({"type": "user", "sub": r.value, "not_before": r.not_before, "exp": r.expires_at}),
+            KIND_KEY => json!({"type": "key", "kid": r.value, "exp": r.expires_at}),
             other => json!({"type": other, "value": r.value, "exp": r.expires_at}),
         })
         .collect();

@@ -13,6 +13,7 @@ use jsonwebtoken::DecodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
+use super::schedule::KeyPolicy;
 use super::{Alg, Kek, KekError, KeyState};
 use crate::store::KeyRecord;
 
@@ -155,6 +156,7 @@ impl KeySet {
 pub struct Keyring {
     current: ArcSwap<KeySet>,
     kek: Kek,
+    policy: KeyPolicy,
     /// The records the current set was built from, to rebuild when the clock
     /// crosses a transition without a database read.
     records: Mutex<Vec<KeyRecord>>,
@@ -163,11 +165,17 @@ pub struct Keyring {
 impl Keyring {
     /// Builds the keyring, decrypting every stored private key: a wrong KEK
     /// fails here, at start-up, not at the first signature.
-    pub fn new(kek: Kek, records: Vec<KeyRecord>, now: i64) -> Result<Keyring, KeyringError> {
-        let set = build(&kek, &records, now, None, Strictness::Strict)?;
+    pub fn new(
+        kek: Kek,
+        policy: KeyPolicy,
+        records: Vec<KeyRecord>,
+        now: i64,
+    ) -> Result<Keyring, KeyringError> {
+        let set = build(&kek, &policy, &records, now, None, Strictness::Strict)?;
         Ok(Keyring {
             current: ArcSwap::from_pointee(set),
             kek,
+            policy,
             records: Mutex::new(records),
         })
     }
@@ -181,10 +189,21 @@ impl Keyring {
         &self.kek
     }
 
-    /// Rebuilds from freshly read `records`.
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
+    }
+
+    /// Rebuilds from freshly read `records`, unless they are what the
+    /// current set was built from and no transition is due: the JWKS body
+    /// is rebuilt only when the key set changes.
     pub fn reload(&self, records: Vec<KeyRecord>, now: i64) -> Result<(), KeyringError> {
+        let unchanged = self.records.lock().is_ok_and(|stored| *stored == records);
+        if unchanged {
+            return self.tick(now);
+        }
         let set = build(
             &self.kek,
+            &self.policy,
             &records,
             now,
             Some(&self.current()),
@@ -209,6 +228,7 @@ impl Keyring {
         };
         let set = build(
             &self.kek,
+            &self.policy,
             &records,
             now,
             Some(&self.current()),
@@ -227,8 +247,13 @@ enum Strictness {
     SkipBadKeys,
 }
 
+/// How often the scheduler looks for due rotations; a rotation that is due
+/// but not yet made is expected within this time.
+pub const SCHEDULER_PERIOD: i64 = 30;
+
 fn build(
     kek: &Kek,
+    policy: &KeyPolicy,
     records: &[KeyRecord],
     now: i64,
     previous: Option<&KeySet>,
@@ -297,6 +322,13 @@ fn build(
     }
 
     // Newest first, so verifiers that scan the list meet the signing key early.
+    // The automatic schedule will publish a new key for each algorithm when
+    // its rotation falls due: the published set changes then too.
+    for (activates_at, _) in signing.values() {
+        if let Some(due) = policy.next_creation(*activates_at) {
+            note(&mut next_jwks_change, Some(due.max(now + SCHEDULER_PERIOD)));
+        }
+    }
     published.sort_by_key(|(activates_at, _)| std::cmp::Reverse(*activates_at));
     let keys: Vec<_> = published.into_iter().map(|(_, jwk)| jwk).collect();
     let jwks_body = Bytes::from(serde_json::json!({ "keys": keys }).to_string());

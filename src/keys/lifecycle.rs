@@ -11,6 +11,8 @@ pub enum LifecycleError {
     Kek(#[from] super::KekError),
     #[error("{0}")]
     Generate(String),
+    #[error("another node created a key at the same moment")]
+    Raced,
 }
 
 /// Generates a key for `alg`, encrypts it and stores it to activate at
@@ -39,7 +41,14 @@ pub async fn create_key(
         retires_at: None,
         removes_at: None,
     };
-    store.insert_key(&record).await?;
+    // Of several nodes starting together on an empty database, one creates
+    // the first key; the others find it and use it.
+    if !store
+        .schedule_key(&record, None, Some(i64::MIN), now)
+        .await?
+    {
+        return Err(LifecycleError::Raced);
+    }
     tracing::info!(kid = %record.kid, %alg, activates_at, event = "key.created", "created a signing key");
     Ok(record)
 }
@@ -61,8 +70,13 @@ pub async fn ensure_active_keys(
                 && KeyState::at(now, r.activates_at, r.retires_at, r.removes_at) == KeyState::Active
         });
         if !has_active {
-            records.push(create_key(store, kek, alg, rsa_bits, now, now).await?);
+            match create_key(store, kek, alg, rsa_bits, now, now).await {
+                Ok(record) => records.push(record),
+                Err(LifecycleError::Raced) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
-    Ok(records)
+    // Re-read: another node may have created the first keys meanwhile.
+    Ok(store.list_keys().await?)
 }

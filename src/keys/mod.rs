@@ -13,6 +13,8 @@ mod jwk;
 mod kek;
 mod keyring;
 mod lifecycle;
+pub mod ops;
+pub mod schedule;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +24,9 @@ use serde::{Deserialize, Serialize};
 pub use generate::{GeneratedKey, generate};
 pub use jwk::thumbprint;
 pub use kek::{Kek, KekError};
-pub use keyring::{CLOCK_SKEW_LEEWAY, KeySet, Keyring, KeyringError, SigningKey, VerifyingKey};
+pub use keyring::{
+    CLOCK_SKEW_LEEWAY, KeySet, Keyring, KeyringError, SCHEDULER_PERIOD, SigningKey, VerifyingKey,
+};
 pub use lifecycle::{LifecycleError, create_key, ensure_active_keys};
 
 /// The JWS algorithms Sigil signs with.

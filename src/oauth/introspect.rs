@@ -33,7 +33,9 @@ pub async fn introspect(
             return Ok(inactive);
         };
         // Refresh tokens are bound to their client; others learn nothing.
+        let user = sigil.store.user_by_id(&family.user_id).await?;
         let active = family.client_id == client.id
+            && user.is_some_and(|u| super::refresh::session_is_live(&u, &family))
             && family.revoked_at.is_none()
             && record.spent_at.is_none()
             && now < record.expires_at;

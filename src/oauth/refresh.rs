@@ -51,6 +51,15 @@ pub async fn start_session(
     Ok((family.id, token))
 }
 
+/// Whether a session of `user` is still live: the user is enabled and has
+/// not revoked all sessions since the family began.
+pub fn session_is_live(user: &crate::store::UserRecord, family: &FamilyRecord) -> bool {
+    !user.disabled
+        && user
+            .sessions_revoked_at
+            .is_none_or(|at| family.created_at > at)
+}
+
 fn idle_expiry(sigil: &Sigil, family: &FamilyRecord, now: i64) -> i64 {
     (now + sigil.config.refresh_idle_ttl.as_secs() as i64).min(family.expires_at)
 }
@@ -98,7 +107,7 @@ pub async fn refresh_grant(
         }
     };
     let user = sigil.store.user_by_id(&family.user_id).await?;
-    if user.is_none_or(|u| u.disabled) {
+    if user.is_none_or(|u| !session_is_live(&u, &family)) {
         return Err(invalid("revoked"));
     }
 
@@ -106,7 +115,9 @@ pub async fn refresh_grant(
     let successor_record = RefreshRecord {
         hash: hash_refresh_token(&successor),
         family_id: family.id.clone(),
-        scope: scope.to_string(),
+        // RFC 6749 §6: the new refresh token's scope is the presented one's;
+        // only the access token is narrowed.
+        scope: token.scope.clone(),
         issued_at: now,
         expires_at: idle_expiry(sigil, &family, now),
         spent_at: None,
@@ -128,9 +139,16 @@ pub async fn refresh_grant(
         SpendOutcome::NotFound => return Err(invalid("invalid")),
         SpendOutcome::AlreadySpent(spent) => {
             let grace = sigil.config.refresh_reuse_grace.as_secs() as i64;
-            let retry = spent.spent_at.is_some_and(|at| now - at <= grace)
-                && spent.successor_hash.as_deref() == Some(successor_record.hash.as_slice());
-            if !retry {
+            let within_grace = spent.spent_at.is_some_and(|at| now - at <= grace);
+            // A retry is only plausible while the successor is unused: once
+            // it has been spent the client evidently got the first answer.
+            let successor_unused = within_grace
+                && sigil
+                    .store
+                    .refresh_token(&successor_record.hash)
+                    .await?
+                    .is_some_and(|(next, fam)| next.spent_at.is_none() && fam.revoked_at.is_none());
+            if !successor_unused {
                 // RFC 9700 §4.14.2: a spent token presented again means two
                 // parties hold it. Revoke the family; both must log in again.
                 revocation::revoke_session(
@@ -150,12 +168,8 @@ pub async fn refresh_grant(
                 return Err(invalid("revoked"));
             }
             // A retry (or a concurrent twin) of the refresh that spent it:
-            // the same successor again, with the scope it was stored with.
-            match sigil.store.refresh_token(&successor_record.hash).await? {
-                Some((stored, _)) => Scopes::parse(&stored.scope)
-                    .map_err(|e| OAuthError::ServerError(e.to_string()))?,
-                None => return Err(invalid("invalid")),
-            }
+            // the same successor again.
+            scope
         }
     };
 

@@ -36,6 +36,16 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(e.to_string())
             }
+            // SQLite's SQLITE_BUSY / SQLITE_LOCKED (and their extended codes)
+            // after the busy timeout: contention, worth a retry, not a bug.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             other => StoreError::Other(other.to_string()),
         }
     }
@@ -58,6 +68,8 @@ pub struct UserRecord {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Sessions (refresh families) created at or before this are revoked.
+    pub sessions_revoked_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -151,6 +163,26 @@ pub enum Families<'a> {
     OfUser(&'a str),
 }
 
+/// An old key to retire when a new one is scheduled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retirement {
+    pub kid: String,
+    pub retires_at: i64,
+    pub removes_at: i64,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    /// A JSON object.
+    pub detail: String,
+}
+
 /// Everything Sigil persists. One implementation per database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -169,9 +201,45 @@ pub trait Store: Send + Sync + 'static {
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
 
-    async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()>;
     /// Every key that still has a row, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    /// Inserts `key` and applies `retire`, atomically and under a lock that
+    /// makes concurrent schedulers (several nodes) take turns. With
+    /// `unless_activating_after: Some(t)`, does nothing and returns `false`
+    /// when a key of the same algorithm, not retired at `now`, activates
+    /// after `t` (`t = now`: one is already pending; `t = i64::MIN`: any
+    /// live key exists).
+    async fn schedule_key(
+        &self,
+        key: &KeyRecord,
+        retire: Option<&Retirement>,
+        unless_activating_after: Option<i64>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Changes when a key retires and is removed; `destroy_private` erases
+    /// its private half. `NotFound` if there is no such key.
+    async fn set_key_times(
+        &self,
+        kid: &str,
+        retires_at: i64,
+        removes_at: i64,
+        destroy_private: bool,
+    ) -> StoreResult<()>;
+    /// Erases the private half of every key removed by `now`.
+    async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64>;
+    /// Replaces every listed key's encrypted private half, all or nothing.
+    async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()>;
+
+    async fn insert_audit(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: &str,
+    ) -> StoreResult<()>;
+    /// The newest `limit` audit events, oldest first.
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
 
     /// Stores a new family with its first refresh token, atomically.
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;

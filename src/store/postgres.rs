@@ -7,14 +7,16 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
 use super::{
-    ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
-    RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
+    AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
+    Retirement, RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The NOTIFY channel on which nodes tell each other shared state changed.
 const CHANGES_CHANNEL: &str = "sigil_changes";
+/// Advisory-lock key serialising key scheduling across nodes.
+const KEY_SCHEDULE_LOCK: i64 = 0x5161_6c00_0002;
 /// Advisory-lock key serialising revocation inserts (see `insert_revocation`).
 const REVOCATION_LOCK: i64 = 0x5161_6c00_0001;
 
@@ -36,7 +38,9 @@ impl PostgresStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let (tx, changes) = watch::channel(0u64);
-        let mut listener = PgListener::connect_with(&pool).await?;
+        // Its own connection, outside the pool: the listener holds it for
+        // good and must not take a slot from the queries.
+        let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANGES_CHANNEL).await?;
         tokio::spawn(listen(listener, tx));
         Ok(PostgresStore { pool, changes })
@@ -185,25 +189,6 @@ impl Store for PostgresStore {
             .await?)
     }
 
-    async fn insert_key(&self, k: &KeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.public_jwk)
-        .bind(&k.private_key)
-        .bind(k.created_at)
-        .bind(k.activates_at)
-        .bind(k.retires_at)
-        .bind(k.removes_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique(e, &["kid"]))?;
-        Ok(())
-    }
-
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
@@ -211,6 +196,140 @@ impl Store for PostgresStore {
                 .await?,
         )
     }
+    async fn schedule_key(
+        &self,
+        key: &KeyRecord,
+        retire: Option<&Retirement>,
+        unless_activating_after: Option<i64>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // One scheduler at a time across every node: the check below and the
+        // insert cannot interleave with another node's.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_SCHEDULE_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE NOT $9 OR NOT EXISTS (
+                SELECT 1 FROM signing_keys WHERE alg = $10 AND activates_at > $11
+                  AND (retires_at IS NULL OR retires_at > $12) AND (removes_at IS NULL OR removes_at > $12))",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retires_at)
+        .bind(key.removes_at)
+        .bind(unless_activating_after.is_some())
+        .bind(&key.alg)
+        .bind(unless_activating_after.unwrap_or(i64::MIN))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique(e, &["kid"]))?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let Some(r) = retire {
+            sqlx::query("UPDATE signing_keys SET retires_at = $1, removes_at = $2 WHERE kid = $3")
+                .bind(r.retires_at)
+                .bind(r.removes_at)
+                .bind(&r.kid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        notify(&mut tx, "keys").await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_key_times(
+        &self,
+        kid: &str,
+        retires_at: i64,
+        removes_at: i64,
+        destroy_private: bool,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retires_at = $1, removes_at = $2,
+                private_key = CASE WHEN $3 THEN NULL ELSE private_key END
+             WHERE kid = $4",
+        )
+        .bind(retires_at)
+        .bind(removes_at)
+        .bind(destroy_private)
+        .bind(kid)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("SELECT pg_notify($1, 'keys')")
+            .bind(CHANGES_CHANNEL)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
+        Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= $1 AND private_key IS NOT NULL")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (kid, private_key) in sealed {
+            let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key IS NOT NULL")
+                .bind(private_key)
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("kid"));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_audit(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(at)
+            .bind(actor)
+            .bind(action)
+            .bind(target)
+            .bind(detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        let mut rows: Vec<AuditRecord> =
+            sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -256,7 +375,9 @@ impl Store for PostgresStore {
     ) -> StoreResult<SpendOutcome> {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2 WHERE hash = $3 AND spent_at IS NULL",
+            "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2
+             WHERE hash = $3 AND spent_at IS NULL
+               AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
         )
         .bind(now)
         .bind(&successor.hash)
@@ -275,7 +396,11 @@ impl Store for PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(current.map_or(SpendOutcome::NotFound, SpendOutcome::AlreadySpent))
+        // Unspent yet not updated: its family was revoked meanwhile.
+        Ok(match current {
+            Some(row) if row.spent_at.is_some() => SpendOutcome::AlreadySpent(row),
+            _ => SpendOutcome::NotFound,
+        })
     }
 
     async fn revoke_families(
@@ -298,6 +423,13 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if let Families::OfUser(user) = which {
+            sqlx::query("UPDATE users SET sessions_revoked_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        }
         insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(revoked)
@@ -394,4 +526,14 @@ async fn insert_revocation(
     .fetch_one(&mut *tx)
     .await?;
     Ok(seq)
+}
+
+/// Tells every node (including this one) that `what` changed, on commit.
+async fn notify(tx: &mut sqlx::PgConnection, what: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(what)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }

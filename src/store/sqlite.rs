@@ -9,8 +9,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
-    RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
+    AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
+    Retirement, RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -156,25 +156,6 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn insert_key(&self, k: &KeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.public_jwk)
-        .bind(&k.private_key)
-        .bind(k.created_at)
-        .bind(k.activates_at)
-        .bind(k.retires_at)
-        .bind(k.removes_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique(e, &["kid"]))?;
-        Ok(())
-    }
-
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
@@ -182,6 +163,136 @@ impl Store for SqliteStore {
                 .await?,
         )
     }
+    async fn schedule_key(
+        &self,
+        key: &KeyRecord,
+        retire: Option<&Retirement>,
+        unless_activating_after: Option<i64>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The conditional INSERT is the first statement: it takes SQLite's
+        // single write lock, so the check and the insert cannot interleave
+        // with another scheduler.
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE NOT ?9 OR NOT EXISTS (
+                SELECT 1 FROM signing_keys WHERE alg = ?10 AND activates_at > ?11
+                  AND (retires_at IS NULL OR retires_at > ?12) AND (removes_at IS NULL OR removes_at > ?12))",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retires_at)
+        .bind(key.removes_at)
+        .bind(unless_activating_after.is_some())
+        .bind(&key.alg)
+        .bind(unless_activating_after.unwrap_or(i64::MIN))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique(e, &["kid"]))?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let Some(r) = retire {
+            sqlx::query("UPDATE signing_keys SET retires_at = ?, removes_at = ? WHERE kid = ?")
+                .bind(r.retires_at)
+                .bind(r.removes_at)
+                .bind(&r.kid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_key_times(
+        &self,
+        kid: &str,
+        retires_at: i64,
+        removes_at: i64,
+        destroy_private: bool,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retires_at = ?, removes_at = ?,
+                private_key = CASE WHEN ? THEN NULL ELSE private_key END
+             WHERE kid = ?",
+        )
+        .bind(retires_at)
+        .bind(removes_at)
+        .bind(destroy_private)
+        .bind(kid)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
+        Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= ? AND private_key IS NOT NULL")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (kid, private_key) in sealed {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key IS NOT NULL",
+            )
+            .bind(private_key)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("kid"));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_audit(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        let mut rows: Vec<AuditRecord> =
+            sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -227,7 +338,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<SpendOutcome> {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = ?, successor_hash = ? WHERE hash = ? AND spent_at IS NULL",
+            "UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?
+             WHERE hash = ? AND spent_at IS NULL
+               AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
         )
         .bind(now)
         .bind(&successor.hash)
@@ -246,7 +359,11 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(current.map_or(SpendOutcome::NotFound, SpendOutcome::AlreadySpent))
+        // Unspent yet not updated: its family was revoked meanwhile.
+        Ok(match current {
+            Some(row) if row.spent_at.is_some() => SpendOutcome::AlreadySpent(row),
+            _ => SpendOutcome::NotFound,
+        })
     }
 
     async fn revoke_families(
@@ -269,6 +386,13 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if let Families::OfUser(user) = which {
+            sqlx::query("UPDATE users SET sessions_revoked_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        }
         insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(revoked)

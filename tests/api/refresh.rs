@@ -19,7 +19,85 @@ on_both_backends!(
     a_refresh_token_works_only_for_the_client_it_was_issued_to,
     idle_and_absolute_lifetimes_both_end_a_session,
     a_password_change_or_disablement_revokes_every_session,
+    presenting_a_token_whose_successor_was_already_used_is_reuse_even_within_grace,
+    a_session_that_began_before_log_out_everywhere_is_dead_even_if_it_raced_it,
 );
+
+async fn presenting_a_token_whose_successor_was_already_used_is_reuse_even_within_grace(
+    app: TestApp,
+) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let login = app.login(&client, "alice").await;
+    let first = str_of(&login, "refresh_token");
+    let second = ok(app.refresh(&client, first, None).await).await;
+    let third = ok(app
+        .refresh(&client, str_of(&second, "refresh_token"), None)
+        .await)
+    .await;
+    // Still inside the grace window of the first spend, but the client has
+    // clearly moved on: this is a replay, and the family dies.
+    assert_eq!(
+        error(app.refresh(&client, first, None).await).await.1,
+        "invalid_grant"
+    );
+    assert_eq!(
+        error(
+            app.refresh(&client, str_of(&third, "refresh_token"), None)
+                .await
+        )
+        .await
+        .1,
+        "invalid_grant"
+    );
+}
+
+async fn a_session_that_began_before_log_out_everywhere_is_dead_even_if_it_raced_it(app: TestApp) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let alice = app
+        .sigil
+        .store
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = sigil::clock::Clock::now(&app.clock);
+    sigil::users::revoke_sessions(&app.sigil, &alice.id, now)
+        .await
+        .unwrap();
+    // A login whose password check began before the revocation commits its
+    // family afterwards, with a creation time at or before it.
+    let token = sigil::tokens::mint_refresh_token();
+    let family = sigil::store::FamilyRecord {
+        id: "raced".into(),
+        user_id: alice.id.clone(),
+        client_id: client.id.clone(),
+        scope: "read".into(),
+        created_at: now - 1,
+        expires_at: now + 3600,
+        revoked_at: None,
+    };
+    let first = sigil::store::RefreshRecord {
+        hash: sigil::tokens::hash_refresh_token(&token),
+        family_id: "raced".into(),
+        scope: "read".into(),
+        issued_at: now - 1,
+        expires_at: now + 3600,
+        spent_at: None,
+        successor_hash: None,
+    };
+    app.sigil
+        .store
+        .create_family(&family, &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        error(app.refresh(&client, &token, None).await).await.1,
+        "invalid_grant"
+    );
+    assert_eq!(app.introspect(&client, &token).await["active"], false);
+}
 
 fn str_of<'a>(body: &'a Value, field: &str) -> &'a str {
     body[field]
@@ -172,6 +250,11 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it(app: TestApp) {
         .await)
     .await;
     assert_eq!(narrowed["scope"], "read");
+    // RFC 6749 §6: the new refresh token keeps the presented token's scope.
+    let introspected = app
+        .introspect(&client, str_of(&narrowed, "refresh_token"))
+        .await;
+    assert_eq!(introspected["scope"], "read write");
     let (status, code) = error(
         app.refresh(
             &client,
