@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::schedule::{KeyPolicy, run_schedule};
-use crate::keys::{Kek, Keyring, ensure_active_keys};
+use crate::keys::{Kek, KekError, Keyring, KeyringError, ensure_active_keys};
 use crate::passwords::Passwords;
 use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
@@ -46,7 +46,21 @@ impl Sigil {
         }
         let kek = Kek::load(config.kek.as_ref(), &kek_file, existing.is_empty())?;
         let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
-        let keys = Keyring::new(kek, KeyPolicy::from_config(&config), records, now)?;
+        let policy = KeyPolicy::from_config(&config);
+        let keys = match Keyring::new(kek, policy, records.clone(), now) {
+            Ok(keys) => keys,
+            // A rewrap interrupted after the database changed but before the
+            // new KEK file replaced the old one: finish it.
+            Err(KeyringError::Kek(KekError::WrongKek(_))) if config.kek.is_none() => {
+                let staged = Kek::load_staged(&kek_file)
+                    .ok_or_else(|| anyhow::anyhow!(KekError::WrongKek("stored".into())))?;
+                let keys = Keyring::new(staged, policy, records, now)?;
+                Kek::promote_staged(&kek_file)?;
+                tracing::warn!("completed an interrupted key-encryption-key rotation");
+                keys
+            }
+            Err(e) => return Err(e.into()),
+        };
         let passwords = Passwords::new(&config.argon2, &config.password)?;
         let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
         deny_list.sync(store.as_ref(), now).await?;

@@ -68,3 +68,40 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     }
     Ok(token)
 }
+
+/// The scope that grants the admin API.
+pub const ADMIN_SCOPE: &str = "sigil:admin";
+
+/// A verified token carrying [`ADMIN_SCOPE`]. Without a token: 401; with a
+/// token lacking the scope: 403 `insufficient_scope` (RFC 6750 §3.1).
+pub struct Admin(pub AccessClaims);
+
+impl Admin {
+    /// Who acted, for the audit trail.
+    pub fn actor(&self) -> String {
+        if self.0.sub == self.0.client_id {
+            format!("client:{}", self.0.client_id)
+        } else {
+            format!("user:{}", self.0.sub)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
+        let allowed = claims
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|t| t == ADMIN_SCOPE));
+        if !allowed {
+            return Err(ApiError::InsufficientScope(ADMIN_SCOPE));
+        }
+        Ok(Admin(claims))
+    }
+}

@@ -14,13 +14,18 @@ use super::AppState;
 use super::error::ApiError;
 use crate::state::Sigil;
 
+const STALE_IF_ERROR_SECONDS: u64 = 24 * 3600;
+
 // RFC 7517 §5: the JWK Set. `Cache-Control` never lets a verifier cache the
 // set past its next change; `ETag`/`If-None-Match` make revalidation cheap.
 pub async fn jwks_get(State(sigil): State<Arc<Sigil>>, headers: HeaderMap) -> Response {
     let keys = sigil.keys.current();
     let now = sigil.clock.now();
     let max_age = keys.jwks_max_age(now, sigil.config.jwks_max_age.as_secs());
-    let cache_control = format!("public, max-age={max_age}");
+    // stale-if-error lets caches keep serving the keys while Sigil is
+    // unreachable, so verification does not fail with it.
+    let cache_control =
+        format!("public, max-age={max_age}, stale-if-error={STALE_IF_ERROR_SECONDS}");
     let etag = keys.etag();
     let not_modified = headers
         .get(header::IF_NONE_MATCH)

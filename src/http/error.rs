@@ -17,6 +17,8 @@ pub enum ApiError {
     OAuth(OAuthError),
     /// RFC 6750 §3: no usable bearer token. `None` when none was presented.
     Bearer(Option<TokenError>),
+    /// RFC 6750 §3.1: a valid token without the scope the resource needs.
+    InsufficientScope(&'static str),
     /// Any other client error: status, code, description, optional
     /// per-field messages.
     Client {
@@ -114,6 +116,15 @@ impl IntoResponse for ApiError {
                     Some(challenge),
                 )
             }
+            ApiError::InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this endpoint requires the {scope} scope"),
+                None,
+                Some(format!(
+                    r#"Bearer realm="sigil", error="insufficient_scope", scope="{scope}""#
+                )),
+            ),
             ApiError::Client {
                 status,
                 code,

@@ -1,6 +1,7 @@
 //! The HTTP skin: routers, extractors and the error renderer. axum types
 //! live here and nowhere else; handlers parse, call `oauth`/`users`, render.
 
+mod admin;
 mod bearer;
 mod discovery;
 mod error;
@@ -58,6 +59,12 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         .route("/oauth/revoke", post(oauth_extra::revoke_post))
         .route("/oauth/introspect", post(oauth_extra::introspect_post))
         .route("/oauth/revocations", get(oauth_extra::revocations_get))
+        .route("/admin/keys", get(admin::admin_keys_get))
+        .route("/admin/keys/rotate", post(admin::admin_keys_rotate_post))
+        .route(
+            "/admin/keys/{kid}/retire",
+            post(admin::admin_key_retire_post),
+        )
         .route("/users/me", get(users::users_me_get))
         .route(
             "/users/me/revoke-sessions",

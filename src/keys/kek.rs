@@ -102,6 +102,29 @@ impl Kek {
         Ok((Kek::from_bytes(bytes.as_ref())?, encoded))
     }
 
+    /// Generates a new KEK and stages it at `<path>.new` (mode 0600, synced)
+    /// for a rewrap; see [`Kek::promote_staged`].
+    pub fn stage_new(path: &Path) -> Result<Kek, KekError> {
+        let staged = staged_path(path);
+        let _ = fs::remove_file(&staged);
+        Kek::create(&staged)
+    }
+
+    /// Replaces the KEK file with the staged one.
+    pub fn promote_staged(path: &Path) -> Result<(), KekError> {
+        let io = |e: std::io::Error| KekError::Io(format!("{}: {e}", path.display()));
+        fs::rename(staged_path(path), path).map_err(io)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(())
+    }
+
+    /// The staged KEK of an interrupted rewrap, if there is one.
+    pub fn load_staged(path: &Path) -> Option<Kek> {
+        let text = fs::read_to_string(staged_path(path)).ok()?;
+        Kek::from_encoded(text.trim()).ok()
+    }
+
     /// Writes a new KEK atomically: a crash leaves either no file or a
     /// complete one, never an empty file that would block every later start.
     fn create(path: &Path) -> Result<Kek, KekError> {
@@ -172,6 +195,10 @@ impl Kek {
         buffer.truncate(plaintext_len);
         Ok(buffer)
     }
+}
+
+fn staged_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("new")
 }
 
 struct KeyAad(Vec<u8>);

@@ -285,3 +285,87 @@ async fn clients_and_users_created_on_the_command_line_work_at_the_token_endpoin
         "secrets are never listed"
     );
 }
+
+#[tokio::test]
+async fn key_commands_show_dry_run_rotate_refuse_and_audit() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let keys_dir = app.sigil.config.keys_dir.display().to_string();
+    let cli = |args: &[&str]| {
+        let mut command = sigil(app.dir.path());
+        command
+            .args(args)
+            .env("SIGIL_DATABASE_URL", &app.database_url)
+            .env("SIGIL_KEYS_DIR", &keys_dir);
+        run(command, None)
+    };
+    let list =
+        |out: Output| -> Vec<serde_json::Value> { serde_json::from_slice(&out.stdout).unwrap() };
+
+    let before = list(cli(&["keys", "list", "--json"]));
+    assert_eq!(before.len(), 2);
+    assert!(
+        before
+            .iter()
+            .all(|k| k["state"] == "active" && k["private_key_present"] == true)
+    );
+
+    let dry = cli(&["keys", "rotate", "--alg", "EdDSA", "--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).starts_with("dry run: would create a new EdDSA key")
+    );
+    assert_eq!(
+        list(cli(&["keys", "list", "--json"])).len(),
+        2,
+        "the dry run changed nothing"
+    );
+
+    let done = cli(&["keys", "rotate", "--alg", "EdDSA"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let after = list(cli(&["keys", "list", "--json"]));
+    assert_eq!(after.iter().filter(|k| k["state"] == "pending").count(), 1);
+
+    let rsa = before.iter().find(|k| k["alg"] == "RS256").unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = cli(&["keys", "retire", &rsa]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only RS256 signing key"));
+
+    let table = cli(&["keys", "list"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with("KID") && text.contains("pending") && text.contains("Z "),
+        "{text}"
+    );
+
+    let audit = cli(&["audit", "--json"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "key.rotation_scheduled" && e["actor"] == "cli")
+    );
+
+    let jwks = cli(&["keys", "export-public"]);
+    let jwks: serde_json::Value = serde_json::from_slice(&jwks.stdout).unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        3,
+        "the pending key is published"
+    );
+}

@@ -8,6 +8,7 @@ mod cli;
 mod discovery;
 mod forged_tokens;
 mod introspection;
+mod keys;
 mod multi_node;
 mod refresh;
 mod registration;

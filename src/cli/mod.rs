@@ -1,5 +1,5 @@
 //! The `sigil` command line: serve, migrate, and operator tasks on users,
-//! clients and keys. Secrets are read from standard input, never from
+//! clients and keys (`keys.rs`). Secrets are read from standard input, never from
 //! arguments (which other users can see in the process list).
 
 use std::io::Read;
@@ -13,12 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::clients::{self, GrantType, NewClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::keys::{Alg, KeyState};
+use crate::keys::Alg;
 use crate::passwords::Passwords;
 use crate::scope::Scopes;
 use crate::state::Sigil;
 use crate::store;
 use crate::users::{self, RegisterError, Registration};
+
+mod keys;
 
 #[derive(Parser)]
 #[command(name = "sigil", version, about = "A standalone identity provider")]
@@ -42,9 +44,17 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
-    /// Inspect signing keys.
+    /// Signing keys: list, rotate, retire, import, rewrap.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(keys::KeysCommand),
+    /// Show recent audit events.
+    Audit {
+        /// How many of the newest events.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,19 +114,6 @@ struct CreateClient {
     /// Read the client secret from standard input instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// List signing keys with their schedule.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print the public JWKS.
-    ExportPublic,
-    /// Print a new random key-encryption key (base64url) for SIGIL_KEK or keys/kek.
-    NewKek,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -200,18 +197,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
         Command::Clients(ClientsCommand::List { json }) => list_clients(config, json).await,
-        Command::Keys(KeysCommand::List { json }) => list_keys(config, json).await,
-        Command::Keys(KeysCommand::NewKek) => {
-            let (_, encoded) = crate::keys::Kek::generate()?;
-            println!("{}", encoded.expose_secret());
-            Ok(())
-        }
-        Command::Keys(KeysCommand::ExportPublic) => {
-            let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
-            let jwks = sigil.keys.current().jwks_body().clone();
-            println!("{}", String::from_utf8_lossy(&jwks));
-            Ok(())
-        }
+        Command::Keys(command) => keys::run(config, command).await,
+        Command::Audit { limit, json } => audit_tail(config, limit, json).await,
     }
 }
 
@@ -403,42 +390,26 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list_keys(config: Config, json: bool) -> anyhow::Result<()> {
+async fn audit_tail(config: Config, limit: i64, json: bool) -> anyhow::Result<()> {
     let store = store::connect(&config.database_url, 2).await?;
-    let now = SystemClock.now();
-    let keys = store.list_keys().await?;
-    let state =
-        |k: &store::KeyRecord| KeyState::at(now, k.activates_at, k.retires_at, k.removes_at);
-    if json {
-        let rows: Vec<_> = keys
-            .iter()
-            .map(|k| {
-                serde_json::json!({
-                    "kid": k.kid, "alg": k.alg, "state": state(k),
-                    "created_at": k.created_at, "activates_at": k.activates_at,
-                    "retires_at": k.retires_at, "removes_at": k.removes_at,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    println!(
-        "{:<44} {:<6} {:<8} {:<12} {:<12} {:<12} REMOVES",
-        "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES"
-    );
-    let time = |t: Option<i64>| t.map_or("-".to_string(), |t| t.to_string());
-    for k in &keys {
-        println!(
-            "{:<44} {:<6} {:<8} {:<12} {:<12} {:<12} {}",
-            k.kid,
-            k.alg,
-            state(k).as_str(),
-            k.created_at,
-            k.activates_at,
-            time(k.retires_at),
-            time(k.removes_at)
-        );
+    let events = store.recent_audit(limit.clamp(1, 10_000)).await?;
+    for e in events {
+        if json {
+            let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+            let line = serde_json::json!({
+                "id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "detail": detail,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{}  {:<24} {:<28} {:<44} {}",
+                keys::time(e.at),
+                e.actor,
+                e.action,
+                e.target.unwrap_or_default(),
+                e.detail
+            );
+        }
     }
     Ok(())
 }

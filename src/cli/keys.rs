@@ -1,0 +1,263 @@
+//! `sigil keys …`: the operator's view of the key schedule and the actions
+//! on it. Every action that changes state takes `--dry-run` and is audited.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::keys::ops::{self, KeyOpOutcome};
+use crate::keys::schedule::KeyPolicy;
+use crate::keys::{Alg, Kek, KeyState};
+use crate::state::Sigil;
+use crate::store::{self, Backend, KeyRecord, Store};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys with their schedule.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schedule a rotation (a new key, published now, signing after the
+    /// pending lead), or with --emergency remove a compromised key at once.
+    Rotate {
+        /// Only this algorithm (default: both).
+        #[arg(long)]
+        alg: Option<String>,
+        /// The kid of a compromised key: removed from the JWKS now, its
+        /// tokens revoked, a new key active at once.
+        #[arg(long, value_name = "KID")]
+        emergency: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stop signing with a key now; it stays published until its tokens expire.
+    Retire {
+        kid: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Import a PEM private key (PKCS#8, or PKCS#1 for RSA) from standard
+    /// input as the next signing key, scheduled like a rotation.
+    Import {
+        #[arg(long)]
+        alg: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-encrypt every private key under a new key-encryption key. With
+    /// the KEK in keys/kek, a new one is generated and the file replaced;
+    /// with SIGIL_KEK, the new KEK is read from standard input.
+    Rewrap {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the public JWKS.
+    ExportPublic,
+    /// Print a new random key-encryption key (base64url) for SIGIL_KEK or keys/kek.
+    NewKek,
+}
+
+const ACTOR: &str = "cli";
+
+pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::List { json } => list(config, json).await,
+        KeysCommand::NewKek => {
+            let (_, encoded) = Kek::generate()?;
+            println!("{}", encoded.expose_secret());
+            Ok(())
+        }
+        KeysCommand::ExportPublic => {
+            let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
+            println!(
+                "{}",
+                String::from_utf8_lossy(sigil.keys.current().jwks_body())
+            );
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            alg,
+            emergency,
+            dry_run,
+        } => {
+            let (store, kek) = open(&config).await?;
+            let policy = KeyPolicy::from_config(&config);
+            let now = SystemClock.now();
+            if let Some(kid) = emergency {
+                let done =
+                    ops::emergency_rotate(store.as_ref(), &kek, &policy, &kid, ACTOR, now, dry_run)
+                        .await?;
+                return report(done);
+            }
+            let algs = match alg {
+                Some(alg) => vec![alg.parse::<Alg>().map_err(anyhow::Error::msg)?],
+                None => Alg::ALL.to_vec(),
+            };
+            for alg in algs {
+                report(
+                    ops::rotate(store.as_ref(), &kek, &policy, alg, ACTOR, now, dry_run).await?,
+                )?;
+            }
+            Ok(())
+        }
+        KeysCommand::Retire { kid, dry_run } => {
+            let (store, _) = open(&config).await?;
+            let policy = KeyPolicy::from_config(&config);
+            report(
+                ops::retire(
+                    store.as_ref(),
+                    &policy,
+                    &kid,
+                    ACTOR,
+                    SystemClock.now(),
+                    dry_run,
+                )
+                .await?,
+            )
+        }
+        KeysCommand::Import { alg, dry_run } => {
+            let alg = alg.parse::<Alg>().map_err(anyhow::Error::msg)?;
+            let mut pem = String::new();
+            std::io::stdin()
+                .read_to_string(&mut pem)
+                .context("cannot read the PEM key from standard input")?;
+            let pem = zeroize::Zeroizing::new(pem);
+            let (store, kek) = open(&config).await?;
+            let policy = KeyPolicy::from_config(&config);
+            report(
+                ops::import_pem(
+                    store.as_ref(),
+                    &kek,
+                    &policy,
+                    alg,
+                    &pem,
+                    ACTOR,
+                    SystemClock.now(),
+                    dry_run,
+                )
+                .await?,
+            )
+        }
+        KeysCommand::Rewrap { dry_run } => rewrap(config, dry_run).await,
+    }
+}
+
+/// The store and the current KEK, checked against the stored keys.
+async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Kek)> {
+    let store = store::connect(&config.database_url, 2).await?;
+    let kek = Kek::load(config.kek.as_ref(), &config.kek_file(), false)?;
+    for key in store.list_keys().await? {
+        if let Some(sealed) = &key.private_key {
+            kek.open(&key.kid, sealed)?;
+        }
+    }
+    Ok((store, kek))
+}
+
+fn report(outcome: KeyOpOutcome) -> anyhow::Result<()> {
+    println!(
+        "{}{}",
+        if outcome.dry_run { "dry run: " } else { "" },
+        outcome.description
+    );
+    if let Some(kid) = outcome.new_kid {
+        println!("new key: {kid}");
+    }
+    Ok(())
+}
+
+async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
+    let (store, old) = open(&config).await?;
+    let now = SystemClock.now();
+    if config.kek.is_some() {
+        // The KEK lives outside Sigil: the operator supplies the new one
+        // (already stored where SIGIL_KEK comes from) on standard input.
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the new KEK from standard input")?;
+        let new = Kek::load(
+            Some(&secrecy::SecretString::from(text.trim().to_string())),
+            &config.kek_file(),
+            false,
+        )?;
+        report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, dry_run).await?)?;
+        if !dry_run {
+            println!("now set SIGIL_KEK to the new key on every node and restart them");
+        }
+        return Ok(());
+    }
+    if dry_run {
+        let (new, _) = Kek::generate()?;
+        return report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, true).await?);
+    }
+    if Backend::of(&config.database_url) == Some(Backend::Postgres) {
+        bail!(
+            "with several nodes the KEK must change everywhere at once: set SIGIL_KEK and pass the new KEK on standard input"
+        );
+    }
+    // The new KEK is staged next to the old one before the database changes;
+    // start-up promotes the staged file if the stored keys need it (a crash
+    // between the two steps loses nothing).
+    let new = Kek::stage_new(&config.kek_file())?;
+    report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, false).await?)?;
+    Kek::promote_staged(&config.kek_file())?;
+    println!(
+        "the new key-encryption key is in {}",
+        config.kek_file().display()
+    );
+    Ok(())
+}
+
+async fn list(config: Config, json: bool) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url, 2).await?;
+    let now = SystemClock.now();
+    let keys = store.list_keys().await?;
+    let state = |k: &KeyRecord| KeyState::at(now, k.activates_at, k.retires_at, k.removes_at);
+    if json {
+        let rows: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kid": k.kid, "alg": k.alg, "state": state(k),
+                    "created_at": k.created_at, "activates_at": k.activates_at,
+                    "retires_at": k.retires_at, "removes_at": k.removes_at,
+                    "private_key_present": k.private_key.is_some(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<44} {:<6} {:<8} {:<21} {:<21} {:<21} REMOVES",
+        "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES"
+    );
+    let opt = |t: Option<i64>| t.map_or("-".to_string(), time);
+    for k in &keys {
+        println!(
+            "{:<44} {:<6} {:<8} {:<21} {:<21} {:<21} {}",
+            k.kid,
+            k.alg,
+            state(k).as_str(),
+            time(k.created_at),
+            time(k.activates_at),
+            opt(k.retires_at),
+            opt(k.removes_at)
+        );
+    }
+    Ok(())
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn time(at: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(at.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
