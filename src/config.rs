@@ -32,6 +32,16 @@ pub struct Config {
     pub database_url: String,
     /// Connection pool size for Postgres.
     pub database_max_connections: u32,
+    /// A second listener for `/metrics` (and health), kept off the public
+    /// one; when unset, `/metrics` is served on `listen`.
+    pub admin_listen: Option<SocketAddr>,
+    /// PEM certificate chain and private key: with both set, the public
+    /// listener speaks HTTPS (rustls).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Proxies (IPs or CIDR ranges) whose `X-Forwarded-For` is believed when
+    /// working out a client's address; nobody's by default.
+    pub trusted_proxies: Vec<String>,
     /// Where the key-encryption key lives (`kek` inside this folder).
     pub keys_dir: PathBuf,
     /// The key-encryption key itself (base64url, 32 bytes), instead of the file.
@@ -114,6 +124,10 @@ impl Default for Config {
             database_url: "sqlite://sigil.db".into(),
             database_max_connections: 10,
             keys_dir: PathBuf::from("keys"),
+            admin_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: Vec::new(),
             kek: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             default_alg: Alg::RS256,
@@ -213,6 +227,15 @@ impl Config {
         if !issuer_ok {
             return invalid("issuer", "must be an http(s) URL without query or fragment");
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert", "tls_cert and tls_key must be set together");
+        }
+        if let Err(bad) = self.proxy_networks() {
+            return invalid(
+                "trusted_proxies",
+                &format!("{bad:?} is not an IP address or CIDR range"),
+            );
+        }
         if crate::store::Backend::of(&self.database_url).is_none() {
             return invalid("database_url", "must start with sqlite:// or postgres://");
         }
@@ -268,6 +291,18 @@ impl Config {
             return invalid("argon2", &format!("parameters are not valid: {e}"));
         }
         Ok(self)
+    }
+
+    /// `trusted_proxies` parsed; a bare address is a one-address network.
+    pub fn proxy_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| text.clone())
+            })
+            .collect()
     }
 
     /// The issuer without a trailing slash, to which endpoint paths are appended.

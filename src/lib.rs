@@ -9,12 +9,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod audit;
 pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod passwords;
 pub mod revocation;

@@ -257,6 +257,7 @@ pub async fn revoke_access_token(
         expires_at: claims.exp + CLOCK_SKEW_LEEWAY,
     };
     store.insert_revocation(&revocation, now).await?;
+    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_TOKEN).increment(1);
     Ok(())
 }
 
@@ -274,9 +275,11 @@ pub async fn revoke_session(
         not_before: None,
         expires_at: covering(now, ttl),
     };
-    store
+    let revoked = store
         .revoke_families(Families::One(family_id), &revocation, now)
-        .await
+        .await?;
+    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_SESSION).increment(1);
+    Ok(revoked)
 }
 
 /// "Log out everywhere": every refresh family of the user, and every access
@@ -293,9 +296,11 @@ pub async fn revoke_user_sessions(
         not_before: Some(now),
         expires_at: covering(now, ttl),
     };
-    store
+    let revoked = store
         .revoke_families(Families::OfUser(user_id), &revocation, now)
-        .await
+        .await?;
+    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_USER).increment(1);
+    Ok(revoked)
 }
 
 #[cfg(test)]

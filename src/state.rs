@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::schedule::{KeyPolicy, run_schedule};
@@ -18,6 +19,7 @@ pub struct Sigil {
     pub keys: Keyring,
     pub passwords: Passwords,
     pub deny_list: Arc<DenyList>,
+    pub audit: Audit,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -26,6 +28,8 @@ impl Sigil {
     /// key-encryption key, makes sure a signing key is active for every
     /// algorithm, and loads the keyring. Any failure stops start-up.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sigil>> {
+        // Install the metrics recorder before anything is counted.
+        crate::metrics::handle();
         let store = store::connect(&config.database_url, config.database_max_connections).await?;
         let now = clock.now();
         let existing = store.list_keys().await?;
@@ -70,6 +74,7 @@ impl Sigil {
             keys,
             passwords,
             deny_list,
+            audit: Audit::new(),
             clock,
         }))
     }
@@ -77,6 +82,7 @@ impl Sigil {
     /// Starts the background work a serving node needs: key transitions and
     /// deny-list synchronisation with the other nodes.
     pub fn spawn_background(self: &Arc<Self>) {
+        self.audit.spawn_writer(Arc::clone(&self.store));
         self.spawn_key_refresh(Duration::from_secs(5));
         self.spawn_key_scheduler();
         self.deny_list.spawn_sync(

@@ -4,7 +4,6 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -16,11 +15,11 @@ use crate::config::Config;
 use crate::keys::Alg;
 use crate::passwords::Passwords;
 use crate::scope::Scopes;
-use crate::state::Sigil;
 use crate::store;
 use crate::users::{self, RegisterError, Registration};
 
 mod keys;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "sigil", version, about = "A standalone identity provider")]
@@ -119,7 +118,7 @@ struct CreateClient {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve::serve(config).await,
         Command::Migrate => {
             store::connect(&config.database_url, 1).await?;
             println!("database is up to date");
@@ -202,52 +201,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let listen = listener.local_addr().unwrap_or(config.listen);
-    if config.issuer_from_listen {
-        config.listen = listen;
-        config = config.validated()?;
-    }
-    let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
-    sigil.spawn_background();
-    tracing::info!(
-        %listen,
-        issuer = %sigil.config.issuer,
-        startup_ms = started.elapsed().as_millis() as u64,
-        "sigil is listening"
-    );
-    crate::http::serve(listener, sigil, shutdown_signal()).await?;
-    tracing::info!("sigil stopped");
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown requested; finishing requests in flight");
-}
-
 fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
     let mut text = String::new();
     std::io::stdin()
@@ -281,6 +234,10 @@ async fn create_user(config: Config, username: String, email: String) -> anyhow:
     .await;
     match user {
         Ok(user) => {
+            let detail = serde_json::json!({ "username": user.username }).to_string();
+            store
+                .insert_audit(now, "cli", "user.created", Some(&user.id), &detail)
+                .await?;
             println!("created user {} ({})", user.username, user.id);
             Ok(())
         }
@@ -333,7 +290,19 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         audience: args.audience,
         secret,
     };
-    let (client, secret) = clients::create_client(store.as_ref(), new, SystemClock.now()).await?;
+    let now = SystemClock.now();
+    let (client, secret) = clients::create_client(store.as_ref(), new, now).await?;
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    let detail = serde_json::json!({ "public": client.is_public(), "grant_types": grants, "scopes": client.scopes.to_string() });
+    store
+        .insert_audit(
+            now,
+            "cli",
+            "client.created",
+            Some(&client.id),
+            &detail.to_string(),
+        )
+        .await?;
     println!("client_id: {}", client.id);
     match secret {
         Some(secret) if generated => {

@@ -6,11 +6,15 @@ mod bearer;
 mod discovery;
 mod error;
 mod extract;
+mod health;
 mod oauth_extra;
+mod observe;
+pub mod tls;
 mod token;
 mod users;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +42,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub sigil: Arc<Sigil>,
+    /// `trusted_proxies`, parsed once.
+    proxies: Arc<Vec<ipnet::IpNet>>,
     metadata: Arc<discovery::MetadataCache>,
 }
 
@@ -47,28 +53,31 @@ impl FromRef<AppState> for Arc<Sigil> {
     }
 }
 
-/// Every route of the public listener.
+/// Every route of the public listener (with `/metrics` unless the
+/// operator moved it to a separate admin listener).
 pub fn app(sigil: Arc<Sigil>) -> Router {
+    let separate_admin = sigil.config.admin_listen.is_some();
     let state = AppState {
+        proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
         sigil,
         metadata: Arc::new(discovery::MetadataCache::new()),
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/oauth/token", post(token::token_post))
-        .route("/users", post(users::users_post))
         .route("/oauth/revoke", post(oauth_extra::revoke_post))
         .route("/oauth/introspect", post(oauth_extra::introspect_post))
         .route("/oauth/revocations", get(oauth_extra::revocations_get))
+        .route("/users", post(users::users_post))
+        .route("/users/me", get(users::users_me_get))
+        .route(
+            "/users/me/revoke-sessions",
+            post(users::users_me_revoke_sessions_post),
+        )
         .route("/admin/keys", get(admin::admin_keys_get))
         .route("/admin/keys/rotate", post(admin::admin_keys_rotate_post))
         .route(
             "/admin/keys/{kid}/retire",
             post(admin::admin_key_retire_post),
-        )
-        .route("/users/me", get(users::users_me_get))
-        .route(
-            "/users/me/revoke-sessions",
-            post(users::users_me_revoke_sessions_post),
         )
         .route("/.well-known/jwks.json", get(discovery::jwks_get))
         .route(
@@ -79,6 +88,31 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration_get),
         )
+        .route("/healthz", get(health::healthz_get))
+        .route("/readyz", get(health::readyz_get));
+    if !separate_admin {
+        router = router.route("/metrics", get(health::metrics_get));
+    }
+    finish(router, state)
+}
+
+/// The admin listener (`admin_listen`): metrics and health only.
+pub fn admin_app(sigil: Arc<Sigil>) -> Router {
+    let state = AppState {
+        proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
+        sigil,
+        metadata: Arc::new(discovery::MetadataCache::new()),
+    };
+    let router = Router::new()
+        .route("/metrics", get(health::metrics_get))
+        .route("/healthz", get(health::healthz_get))
+        .route("/readyz", get(health::readyz_get));
+    finish(router, state)
+}
+
+/// The layers every router shares, outermost last.
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -94,9 +128,17 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
                 ApiError::internal("a request handler panicked").into_response()
             },
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
         ))
         .with_state(state)
 }
@@ -113,14 +155,47 @@ async fn method_not_allowed() -> impl IntoResponse {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// After shutdown is requested, requests in flight get this long to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish (at most [`SHUTDOWN_GRACE`]).
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown);
+    let deadline = async {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        _ = deadline => {
+            tracing::warn!("requests still in flight after the shutdown grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Serves Sigil's public API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     sigil: Arc<Sigil>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(sigil))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_router(listener, app(sigil), shutdown).await
 }

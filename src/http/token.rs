@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
-use crate::oauth::{self, authenticate_client};
+use super::observe::ClientAddr;
+use crate::oauth::{self, OAuthError, authenticate_client};
 use crate::state::Sigil;
 
 // RFC 6749 §3.2 / §5.1: form-encoded request, JSON response with
@@ -16,22 +19,58 @@ use crate::state::Sigil;
 #[tracing::instrument(skip_all, name = "token_post")]
 pub async fn token_post(
     State(sigil): State<Arc<Sigil>>,
+    client_addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let basic = basic_credentials(&headers)?;
-    let client = authenticate_client(sigil.store.as_ref(), basic, &params).await?;
-    let response = oauth::token(&sigil, &client, &params, now).await?;
-    tracing::info!(
-        event = "token.issued",
-        client_id = %client.id,
-        grant_type = params.get("grant_type").unwrap_or_default(),
-        "issued an access token"
+    let grant = grant_label(params.get("grant_type"));
+    let outcome = async {
+        let basic = basic_credentials(&headers)?;
+        let client = authenticate_client(sigil.store.as_ref(), basic, &params).await?;
+        let issued = oauth::token(&sigil, &client, &params, now).await?;
+        Ok::<_, OAuthError>((client, issued))
+    }
+    .await;
+    let (client, issued) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            metrics::counter!(crate::metrics::LOGIN_FAILURES, "reason" => e.code(), "grant" => grant).increment(1);
+            if matches!(e, OAuthError::InvalidGrant(_)) && grant == "password" {
+                let username = params.get("username").unwrap_or_default();
+                let from = client_addr.map(|Extension(ClientAddr(ip))| ip.to_string());
+                let detail = json!({ "client_id": params.get("client_id"), "client_addr": from });
+                sigil
+                    .audit
+                    .record(now, "anonymous", "login.failed", Some(username), detail);
+            }
+            return Err(e.into());
+        }
+    };
+    let claims = &issued.claims;
+    let alg = client.alg.unwrap_or(sigil.config.default_alg).as_str();
+    metrics::counter!(crate::metrics::TOKENS_ISSUED, "grant" => grant, "alg" => alg).increment(1);
+    sigil.audit.record(
+        now,
+        &format!("client:{}", client.id),
+        "token.issued",
+        Some(&claims.sub),
+        json!({ "grant": grant, "alg": alg, "jti": claims.jti, "sid": claims.sid, "scope": claims.scope }),
     );
-    let mut response = axum::Json(response).into_response();
+    let mut response = axum::Json(issued).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// A bounded label for the grant type (metrics must not take arbitrary input).
+fn grant_label(grant: Option<&str>) -> &'static str {
+    match grant {
+        Some("password") => "password",
+        Some("refresh_token") => "refresh_token",
+        Some("client_credentials") => "client_credentials",
+        Some(_) => "other",
+        None => "none",
+    }
 }

@@ -67,7 +67,10 @@ pub async fn users_post(
     .await
     {
         Ok(user) => {
-            tracing::info!(event = "user.registered", user_id = %user.id, "registered a user");
+            let detail = serde_json::json!({ "username": user.username });
+            sigil
+                .audit
+                .record(now, "anonymous", "user.registered", Some(&user.id), detail);
             Ok(private(
                 (StatusCode::CREATED, axum::Json(user)).into_response(),
             ))
@@ -130,6 +133,15 @@ pub async fn users_me_revoke_sessions_post(
     }
     let now = sigil.clock.now();
     let revoked = crate::users::revoke_sessions(&sigil, &claims.sub, now).await?;
+    let actor = format!("user:{}", claims.sub);
+    let detail = serde_json::json!({ "sessions": revoked });
+    sigil.audit.record(
+        now,
+        &actor,
+        "user.sessions_revoked",
+        Some(&claims.sub),
+        detail,
+    );
     Ok(private(
         axum::Json(serde_json::json!({ "revoked_sessions": revoked })).into_response(),
     ))

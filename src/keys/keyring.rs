@@ -136,6 +136,15 @@ impl KeySet {
         self.next_change
     }
 
+    /// The next scheduled event of any kind: a state change or the
+    /// publication of a scheduled successor.
+    pub fn next_transition(&self) -> Option<i64> {
+        match (self.next_change, self.next_jwks_change) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// How long a verifier may cache the JWKS fetched at `now`: never past
     /// the next change of the published set, and never past `ceiling`.
     pub fn jwks_max_age(&self, now: i64, ceiling: u64) -> u64 {
@@ -187,6 +196,27 @@ impl Keyring {
 
     pub fn kek(&self) -> &Kek {
         &self.kek
+    }
+
+    /// The state of every stored key at `now`.
+    pub fn states(&self, now: i64) -> Vec<KeyState> {
+        self.records
+            .lock()
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|k| KeyState::at(now, k.activates_at, k.retires_at, k.removes_at))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether every algorithm has a signing key.
+    pub fn is_ready(&self) -> bool {
+        let current = self.current();
+        Alg::ALL
+            .iter()
+            .all(|alg| current.signing_key(*alg).is_some())
     }
 
     pub fn policy(&self) -> &KeyPolicy {

@@ -23,7 +23,8 @@ pub async fn client_credentials_grant(
         access_token,
         token_type: "Bearer",
         expires_in: (claims.exp - now) as u64,
-        scope: claims.scope,
+        scope: claims.scope.clone(),
         refresh_token: None,
+        claims,
     })
 }

@@ -86,6 +86,9 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// The access token's claims, for metrics and the audit trail.
+    #[serde(skip)]
+    pub claims: crate::tokens::AccessClaims,
 }
 
 // RFC 6749 §3.2 (token endpoint), §4.3.2 and §4.4.2 (grants), §5 (responses).

@@ -159,6 +159,14 @@ pub async fn refresh_grant(
                 )
                 .await?;
                 sigil.revocations_changed(now).await;
+                metrics::counter!(crate::metrics::REFRESH_REUSE).increment(1);
+                sigil.audit.record(
+                    now,
+                    &format!("client:{}", client.id),
+                    "refresh.reuse_detected",
+                    Some(&family.user_id),
+                    serde_json::json!({ "sid": family.id }),
+                );
                 tracing::warn!(
                     event = "refresh.reuse_detected",
                     client_id = %client.id,
@@ -185,7 +193,8 @@ pub async fn refresh_grant(
         access_token,
         token_type: "Bearer",
         expires_in: (claims.exp - now) as u64,
-        scope: claims.scope,
+        scope: claims.scope.clone(),
         refresh_token: Some(successor),
+        claims,
     })
 }

@@ -25,7 +25,14 @@ pub async fn revoke(
             if family.client_id == client.id && family.revoked_at.is_none() {
                 revocation::revoke_session(store, &family.id, ttl, now).await?;
                 sigil.revocations_changed(now).await;
-                tracing::info!(event = "token.revoked", kind = "refresh", client_id = %client.id, family_id = %family.id, "revoked a session");
+                let detail = serde_json::json!({ "kind": "session", "sid": family.id });
+                sigil.audit.record(
+                    now,
+                    &format!("client:{}", client.id),
+                    "token.revoked",
+                    Some(&family.user_id),
+                    detail,
+                );
             }
         }
         return Ok(());
@@ -36,7 +43,14 @@ pub async fn revoke(
         if claims.client_id == client.id {
             revocation::revoke_access_token(store, &claims, now).await?;
             sigil.revocations_changed(now).await;
-            tracing::info!(event = "token.revoked", kind = "access", client_id = %client.id, jti = %claims.jti, "revoked an access token");
+            let detail = serde_json::json!({ "kind": "token", "jti": claims.jti });
+            sigil.audit.record(
+                now,
+                &format!("client:{}", client.id),
+                "token.revoked",
+                Some(&claims.sub),
+                detail,
+            );
         }
     }
     Ok(())

@@ -171,6 +171,17 @@ pub struct Retirement {
     pub removes_at: i64,
 }
 
+/// An audit event to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAudit {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    /// A JSON object.
+    pub detail: String,
+}
+
 /// One audit event.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRecord {
@@ -183,11 +194,26 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// Connection-pool occupancy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Everything Sigil persists. One implementation per database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round-trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
+    /// Whether every migration this binary knows has been applied (and no
+    /// unknown one).
+    async fn schema_is_current(&self) -> StoreResult<bool>;
+    /// Connection-pool occupancy, for metrics.
+    fn pool_stats(&self) -> PoolStats;
+    /// Closes the pool, waiting for connections in use to be returned.
+    async fn close(&self);
 
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
@@ -238,6 +264,8 @@ pub trait Store: Send + Sync + 'static {
         target: Option<&str>,
         detail: &str,
     ) -> StoreResult<()>;
+    /// Stores several audit events in one transaction.
+    async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()>;
     /// The newest `limit` audit events, oldest first.
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
 

@@ -7,8 +7,9 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
 use super::{
-    AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
-    Retirement, RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
+    AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation,
+    PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
+    StoreResult, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -91,6 +92,28 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 impl Store for PostgresStore {
     fn changes(&self) -> Option<watch::Receiver<u64>> {
         Some(self.changes.clone())
+    }
+
+    async fn schema_is_current(&self) -> StoreResult<bool> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        Ok(applied == known)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -317,6 +340,22 @@ impl Store for PostgresStore {
             .bind(detail)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(e.at)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -9,8 +9,9 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewRevocation, RefreshRecord,
-    Retirement, RevocationRecord, SpendOutcome, Store, StoreError, StoreResult, UserRecord,
+    AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation,
+    PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
+    StoreResult, UserRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -61,6 +62,28 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn schema_is_current(&self) -> StoreResult<bool> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        Ok(applied == known)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -280,6 +303,22 @@ impl Store for SqliteStore {
         .bind(detail)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)")
+                .bind(e.at)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

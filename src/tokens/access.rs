@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{Alg, CLOCK_SKEW_LEEWAY, KeySet, SigningKey};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,

@@ -10,6 +10,7 @@ mod forged_tokens;
 mod introspection;
 mod keys;
 mod multi_node;
+mod observability;
 mod refresh;
 mod registration;
 mod revocation;

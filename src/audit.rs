@@ -1,0 +1,105 @@
+//! The audit trail: security-relevant events (logins, token issuance,
+//! revocations, key, client and admin actions) as structured log lines with
+//! a stable `event` field, and stored in the database for `sigil audit`.
+//!
+//! Recording never waits for the database: events go into a bounded queue
+//! that a background task writes in batches. If the queue is full (the
+//! database is down or slower than the event rate) events are dropped from
+//! the database, counted in `sigil_audit_dropped_total`, and still logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::store::{NewAudit, Store};
+
+const QUEUE: usize = 10_000;
+const BATCH: usize = 500;
+
+struct Event {
+    at: i64,
+    actor: String,
+    action: &'static str,
+    target: Option<String>,
+    detail: Value,
+}
+
+pub struct Audit {
+    tx: mpsc::Sender<Event>,
+    /// Taken by the writer task when it starts.
+    rx: std::sync::Mutex<Option<mpsc::Receiver<Event>>>,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Audit {
+    pub fn new() -> Audit {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        Audit {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+
+    /// Logs the event and queues it for the database.
+    pub fn record(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &'static str,
+        target: Option<&str>,
+        detail: Value,
+    ) {
+        tracing::info!(event = action, actor, target, %detail, "audit");
+        let event = Event {
+            at,
+            actor: actor.to_string(),
+            action,
+            target: target.map(str::to_string),
+            detail,
+        };
+        if self.tx.try_send(event).is_err() {
+            metrics::counter!(crate::metrics::AUDIT_DROPPED).increment(1);
+        }
+    }
+
+    /// Starts the writer: batches of up to 500 events, retried while the
+    /// database is unavailable.
+    pub fn spawn_writer(&self, store: Arc<dyn Store>) {
+        let Some(mut rx) = self.rx.lock().ok().and_then(|mut rx| rx.take()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut events = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut events, BATCH).await > 0 {
+                let batch: Vec<NewAudit> = events
+                    .drain(..)
+                    .map(|e| NewAudit {
+                        at: e.at,
+                        actor: e.actor,
+                        action: e.action.to_string(),
+                        target: e.target,
+                        detail: e.detail.to_string(),
+                    })
+                    .collect();
+                let mut attempt = 0;
+                while let Err(e) = store.insert_audit_batch(&batch).await {
+                    attempt += 1;
+                    if attempt >= 3 {
+                        tracing::warn!(error = %e, events = batch.len(), "could not store audit events");
+                        metrics::counter!(crate::metrics::AUDIT_DROPPED)
+                            .increment(batch.len() as u64);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,56 @@
+//! Liveness, readiness and metrics, for load balancers, Kubernetes probes
+//! and Prometheus.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::Sigil;
+
+/// `GET /healthz`: the process is alive and serving.
+pub async fn healthz_get() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+/// `GET /readyz`: ready for traffic when the database answers, its schema
+/// is the one this binary expects, and every algorithm has a signing key.
+pub async fn readyz_get(State(sigil): State<Arc<Sigil>>) -> Response {
+    let database =
+        tokio::time::timeout(std::time::Duration::from_secs(2), sigil.store.ping()).await;
+    let database_ok = matches!(database, Ok(Ok(())));
+    let migrations_ok = database_ok && matches!(sigil.store.schema_is_current().await, Ok(true));
+    let keys_ok = sigil.keys.is_ready();
+    let ready = database_ok && migrations_ok && keys_ok;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": { "database": database_ok, "migrations": migrations_ok, "keys": keys_ok },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /metrics`: Prometheus text exposition format.
+pub async fn metrics_get(State(sigil): State<Arc<Sigil>>) -> Response {
+    match crate::metrics::render(&sigil) {
+        Some(text) => {
+            let mut response = text.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        None => super::ApiError::Unavailable("metrics recorder unavailable".into()).into_response(),
+    }
+}

@@ -1,0 +1,50 @@
+//! The optional HTTPS listener (rustls), for deployments without a
+//! TLS-terminating proxy in front.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::net::TcpListener;
+
+use super::{SHUTDOWN_GRACE, app};
+use crate::state::Sigil;
+
+/// Serves the public API over TLS on `listener` until `shutdown` resolves,
+/// then lets requests in flight finish (at most [`SHUTDOWN_GRACE`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    sigil: Arc<Sigil>,
+    cert: &Path,
+    key: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // Choose the provider explicitly: with both of rustls' providers enabled
+    // somewhere in a build (feature unification), none is picked by default.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let config = RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load the TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let handle: Handle<SocketAddr> = Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let listener = listener.into_std()?;
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(app(sigil).into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
+    Ok(())
+}

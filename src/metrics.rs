@@ -1,0 +1,106 @@
+//! Prometheus metrics: names in one place, the process-wide recorder, and
+//! the gauges that are read from live state at scrape time.
+//!
+//! Counters are incremented where things happen (through the `metrics`
+//! facade, which costs an atomic add); gauges that describe state (keys,
+//! queues, pools, the deny-list) are set just before each scrape.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::keys::KeyState;
+use crate::state::Sigil;
+
+pub const HTTP_REQUESTS: &str = "sigil_http_requests_total";
+pub const HTTP_DURATION: &str = "sigil_http_request_duration_seconds";
+pub const TOKENS_ISSUED: &str = "sigil_tokens_issued_total";
+pub const LOGIN_FAILURES: &str = "sigil_login_failures_total";
+pub const REFRESH_REUSE: &str = "sigil_refresh_reuse_detected_total";
+pub const REVOCATIONS: &str = "sigil_revocations_total";
+pub const KEYS: &str = "sigil_keys";
+pub const KEY_NEXT_TRANSITION: &str = "sigil_key_next_transition_seconds";
+pub const ARGON2_QUEUE: &str = "sigil_argon2_queue_depth";
+pub const DB_POOL: &str = "sigil_db_pool_connections";
+pub const DENYLIST: &str = "sigil_denylist_entries";
+pub const AUDIT_DROPPED: &str = "sigil_audit_dropped_total";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder, installed on first use. `None` if another
+/// recorder was installed first (metrics are then not served).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_string()), &buckets)
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status");
+    describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency by route, method and status"
+    );
+    describe_counter!(
+        TOKENS_ISSUED,
+        "Access tokens issued by grant type and signing algorithm"
+    );
+    describe_counter!(LOGIN_FAILURES, "Failed token requests by reason");
+    describe_counter!(
+        REFRESH_REUSE,
+        "Spent refresh tokens presented again (their families were revoked)"
+    );
+    describe_counter!(
+        REVOCATIONS,
+        "Revocations by kind (token, session, user, key)"
+    );
+    describe_gauge!(KEYS, "Signing keys by state");
+    describe_gauge!(
+        KEY_NEXT_TRANSITION,
+        metrics::Unit::Seconds,
+        "Seconds until the next scheduled key transition"
+    );
+    describe_gauge!(ARGON2_QUEUE, "Password hashes waiting for a hashing slot");
+    describe_gauge!(DB_POOL, "Database pool connections by state");
+    describe_gauge!(DENYLIST, "Deny-list entries held in memory");
+    describe_counter!(
+        AUDIT_DROPPED,
+        "Audit events dropped because the audit queue was full"
+    );
+}
+
+/// Sets the state gauges from `sigil` and renders the exposition text.
+pub fn render(sigil: &Sigil) -> Option<String> {
+    let handle = handle()?;
+    let now = sigil.clock.now();
+    let keys = sigil.keys.current();
+    let states = sigil.keys.states(now);
+    for state in [KeyState::Pending, KeyState::Active, KeyState::Retired] {
+        let count = states.iter().filter(|s| **s == state).count();
+        metrics::gauge!(KEYS, "state" => state.as_str()).set(count as f64);
+    }
+    if let Some(next) = keys.next_transition() {
+        metrics::gauge!(KEY_NEXT_TRANSITION).set((next - now).max(0) as f64);
+    }
+    metrics::gauge!(ARGON2_QUEUE).set(sigil.passwords.queue_depth() as f64);
+    let pool = sigil.store.pool_stats();
+    metrics::gauge!(DB_POOL, "state" => "idle").set(pool.idle as f64);
+    metrics::gauge!(DB_POOL, "state" => "in_use").set(pool.size.saturating_sub(pool.idle) as f64);
+    metrics::gauge!(DB_POOL, "state" => "max").set(pool.max as f64);
+    metrics::gauge!(DENYLIST).set(sigil.deny_list.len() as f64);
+    Some(handle.render())
+}
