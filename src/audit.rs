@@ -1,6 +1,6 @@
 //! The audit trail: security-relevant events (logins, token issuance,
 //! revocations, key, client and admin actions) as structured log lines with
-//! a stable `event` field, and stored in the database for `sigil audit`.
+//! a stable `event` field, and stored in the database for `sigil audit tail`.
 //!
 //! Recording never waits for the database: events go into a bounded queue
 //! that a background task writes in batches. If the queue is full (the

@@ -79,7 +79,7 @@ impl Email {
 }
 
 /// A user's public profile: what `/users/me` and registration return.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub username: String,

@@ -46,13 +46,24 @@ enum Command {
     /// Signing keys: list, rotate, retire, import, rewrap.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Show recent audit events.
-    Audit {
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Show the newest audit events, oldest first.
+    Tail {
         /// How many of the newest events.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, short = 'n', default_value_t = 50)]
         limit: i64,
+        /// One JSON object a line.
         #[arg(long)]
         json: bool,
+        /// Keep printing new events as they are stored (polls every second).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
 }
 
@@ -197,7 +208,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
         Command::Clients(ClientsCommand::List { json }) => list_clients(config, json).await,
         Command::Keys(command) => keys::run(config, command).await,
-        Command::Audit { limit, json } => audit_tail(config, limit, json).await,
+        Command::Audit(AuditCommand::Tail {
+            limit,
+            json,
+            follow,
+        }) => audit_tail(config, limit, json, follow).await,
     }
 }
 
@@ -359,26 +374,44 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn audit_tail(config: Config, limit: i64, json: bool) -> anyhow::Result<()> {
+async fn audit_tail(config: Config, limit: i64, json: bool, follow: bool) -> anyhow::Result<()> {
     let store = store::connect(&config.database_url, 2).await?;
-    let events = store.recent_audit(limit.clamp(1, 10_000)).await?;
-    for e in events {
-        if json {
-            let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
-            let line = serde_json::json!({
-                "id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "detail": detail,
-            });
-            println!("{line}");
-        } else {
-            println!(
-                "{}  {:<24} {:<28} {:<44} {}",
-                keys::time(e.at),
-                e.actor,
-                e.action,
-                e.target.unwrap_or_default(),
-                e.detail
-            );
+    let mut last = 0;
+    for e in store.recent_audit(limit.clamp(1, 10_000)).await? {
+        last = e.id;
+        print_audit(e, json);
+    }
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        // Events are numbered in insertion order; read the newest page and
+        // print what is past the last one shown.
+        for e in store.recent_audit(1_000).await? {
+            if e.id > last {
+                last = e.id;
+                print_audit(e, json);
+            }
         }
     }
-    Ok(())
+}
+
+fn print_audit(e: store::AuditRecord, json: bool) {
+    if json {
+        let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+        let line = serde_json::json!({
+            "id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "detail": detail,
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "{}  {:<24} {:<28} {:<44} {}",
+            keys::time(e.at),
+            e.actor,
+            e.action,
+            e.target.unwrap_or_default(),
+            e.detail
+        );
+    }
 }

@@ -26,6 +26,15 @@ impl From<KeyOpError> for ApiError {
 }
 
 /// `GET /admin/keys`: every stored key with its state and schedule.
+#[utoipa::path(
+    get, path = "/admin/keys", tag = "admin", operation_id = "admin_keys",
+    responses(
+        (status = 200, description = "Every stored key with its state and schedule", body = Object),
+        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "insufficient_scope (needs sigil:admin)", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
 pub async fn admin_keys_get(
     State(sigil): State<Arc<Sigil>>,
     _admin: Admin,
@@ -46,7 +55,7 @@ pub async fn admin_keys_get(
     Ok(axum::Json(json!({ "keys": rows })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
     /// One algorithm, or both when absent.
@@ -58,6 +67,16 @@ pub struct RotateBody {
 }
 
 /// `POST /admin/keys/rotate`: schedule a rotation, or an emergency one.
+#[utoipa::path(
+    post, path = "/admin/keys/rotate", tag = "admin", operation_id = "admin_rotate",
+    request_body = RotateBody,
+    responses(
+        (status = 200, description = "What was done (or would be, on a dry run)", body = Object),
+        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+        (status = 409, description = "refused (e.g. a rotation is already scheduled)", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
 pub async fn admin_keys_rotate_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,
@@ -92,7 +111,7 @@ pub async fn admin_keys_rotate_post(
     Ok(axum::Json(json!({ "outcomes": outcomes })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetireBody {
     #[serde(default)]
@@ -100,6 +119,17 @@ pub struct RetireBody {
 }
 
 /// `POST /admin/keys/{kid}/retire`.
+#[utoipa::path(
+    post, path = "/admin/keys/{kid}/retire", tag = "admin", operation_id = "admin_retire",
+    params(("kid" = String, Path, description = "The key id")),
+    request_body = RetireBody,
+    responses(
+        (status = 200, description = "What was done (or would be, on a dry run)", body = Object),
+        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+        (status = 409, description = "refused", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
 pub async fn admin_key_retire_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,

@@ -18,6 +18,13 @@ const STALE_IF_ERROR_SECONDS: u64 = 24 * 3600;
 
 // RFC 7517 §5: the JWK Set. `Cache-Control` never lets a verifier cache the
 // set past its next change; `ETag`/`If-None-Match` make revalidation cheap.
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "discovery", operation_id = "jwks",
+    responses(
+        (status = 200, description = "The published public keys (RFC 7517)", body = Object, content_type = "application/jwk-set+json"),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+    )
+)]
 pub async fn jwks_get(State(sigil): State<Arc<Sigil>>, headers: HeaderMap) -> Response {
     let keys = sigil.keys.current();
     let now = sigil.clock.now();
@@ -94,12 +101,20 @@ impl MetadataCache {
 }
 
 // RFC 8414 §3: GET /.well-known/oauth-authorization-server
+#[utoipa::path(
+    get, path = "/.well-known/oauth-authorization-server", tag = "discovery", operation_id = "oauth_metadata",
+    responses((status = 200, description = "RFC 8414 metadata", body = Object))
+)]
 pub async fn oauth_metadata_get(State(state): State<AppState>) -> Result<Response, ApiError> {
     let body = state.metadata.get(&state.sigil, false).await?;
     Ok(json_body(body))
 }
 
 // OpenID Connect Discovery 1.0 §4: GET /.well-known/openid-configuration
+#[utoipa::path(
+    get, path = "/.well-known/openid-configuration", tag = "discovery", operation_id = "openid_configuration",
+    responses((status = 200, description = "The same metadata with the OpenID Discovery fields", body = Object))
+)]
 pub async fn openid_configuration_get(State(state): State<AppState>) -> Result<Response, ApiError> {
     let body = state.metadata.get(&state.sigil, true).await?;
     Ok(json_body(body))

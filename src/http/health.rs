@@ -11,12 +11,16 @@ use serde_json::json;
 use crate::state::Sigil;
 
 /// `GET /healthz`: the process is alive and serving.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "Alive", body = Object)))]
 pub async fn healthz_get() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
 /// `GET /readyz`: ready for traffic when the database answers, its schema
 /// is the one this binary expects, and every algorithm has a signing key.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object)))]
 pub async fn readyz_get(State(sigil): State<Arc<Sigil>>) -> Response {
     let database =
         tokio::time::timeout(std::time::Duration::from_secs(2), sigil.store.ping()).await;
@@ -41,6 +45,8 @@ pub async fn readyz_get(State(sigil): State<Arc<Sigil>>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics_get(State(sigil): State<Arc<Sigil>>) -> Response {
     match crate::metrics::render(&sigil) {
         Some(text) => {

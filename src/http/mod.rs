@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod oauth_extra;
 mod observe;
+mod openapi;
 pub mod tls;
 mod token;
 mod users;
@@ -89,7 +90,12 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
             get(discovery::openid_configuration_get),
         )
         .route("/healthz", get(health::healthz_get))
-        .route("/readyz", get(health::readyz_get));
+        .route("/readyz", get(health::readyz_get))
+        .route("/openapi.json", get(openapi::openapi_get))
+        .route("/docs", get(openapi::docs_get))
+        .route("/docs/init.js", get(openapi::docs_init_get))
+        .route("/docs/swagger-ui-bundle.js", get(openapi::docs_bundle_get))
+        .route("/docs/swagger-ui.css", get(openapi::docs_css_get));
     if !separate_admin {
         router = router.route("/metrics", get(health::metrics_get));
     }

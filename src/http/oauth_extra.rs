@@ -24,6 +24,16 @@ fn no_store(body: Value) -> Response {
 
 // RFC 7009 §2: POST /oauth/revoke, client-authenticated, form-encoded.
 #[tracing::instrument(skip_all, name = "revoke_post")]
+#[utoipa::path(
+    post, path = "/oauth/revoke", tag = "oauth", operation_id = "revoke",
+    request_body(content = super::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)", body = Object),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+    ),
+    security((), ("client_basic" = []))
+)]
 pub async fn revoke_post(
     State(sigil): State<Arc<Sigil>>,
     headers: HeaderMap,
@@ -39,6 +49,15 @@ pub async fn revoke_post(
 // RFC 7662 §2: POST /oauth/introspect, client-authenticated, form-encoded;
 // always 200 with application/json for any token.
 #[tracing::instrument(skip_all, name = "introspect_post")]
+#[utoipa::path(
+    post, path = "/oauth/introspect", tag = "oauth", operation_id = "introspect",
+    request_body(content = super::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "{active: true, …claims} or {active: false} (RFC 7662 §2.2)", body = Object),
+        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+    ),
+    security(("client_basic" = []))
+)]
 pub async fn introspect_post(
     State(sigil): State<Arc<Sigil>>,
     headers: HeaderMap,
@@ -58,6 +77,16 @@ const FEED_PAGE: i64 = 1000;
 /// authenticate with HTTP Basic (secrets never go in a URL). The format is
 /// documented in docs/revocation-feed.md.
 #[tracing::instrument(skip_all, name = "revocations_get")]
+#[utoipa::path(
+    get, path = "/oauth/revocations", tag = "oauth", operation_id = "revocations",
+    params(("since" = Option<String>, Query, description = "The cursor of the previous page; 0 or absent for all entries in force")),
+    responses(
+        (status = 200, description = "Deny-list entries after the cursor (docs/revocation-feed.md)", body = Object),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+    ),
+    security(("client_basic" = []))
+)]
 pub async fn revocations_get(
     State(sigil): State<Arc<Sigil>>,
     headers: HeaderMap,

@@ -17,6 +17,17 @@ use crate::state::Sigil;
 // RFC 6749 §3.2 / §5.1: form-encoded request, JSON response with
 // `Cache-Control: no-store` and `Pragma: no-cache`; errors per §5.2.
 #[tracing::instrument(skip_all, name = "token_post")]
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "oauth", operation_id = "token",
+    request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens issued (RFC 6749 §5.1)", body = crate::oauth::TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+        (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorBody),
+    ),
+    security((), ("client_basic" = []))
+)]
 pub async fn token_post(
     State(sigil): State<Arc<Sigil>>,
     client_addr: Option<Extension<ClientAddr>>,

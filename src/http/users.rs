@@ -19,13 +19,26 @@ use crate::users::{self, RegisterError, Registration, User};
 
 /// The registration body. Fields are optional here so that every missing
 /// one is reported by name, together with the invalid ones.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterBody {
+    #[schema(example = "alice")]
     username: Option<String>,
+    #[schema(example = "alice@example.com")]
     email: Option<String>,
+    #[schema(example = "correct horse battery")]
     password: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/users", tag = "users", operation_id = "register",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = User),
+        (status = 400, description = "Missing or invalid fields, each named in `fields`", body = super::openapi::ErrorBody),
+        (status = 403, description = "registration_closed", body = super::openapi::ErrorBody),
+        (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn users_post(
     State(sigil): State<Arc<Sigil>>,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -105,6 +118,14 @@ fn invalid_fields(fields: Map<String, Value>) -> ApiError {
 }
 
 // RFC 6750 §2.1: a bearer-protected resource.
+#[utoipa::path(
+    get, path = "/users/me", tag = "users", operation_id = "me",
+    responses(
+        (status = 200, description = "The caller's profile", body = User),
+        (status = 401, description = "No valid bearer token (RFC 6750)", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn users_me_get(
     State(sigil): State<Arc<Sigil>>,
     Authenticated(claims): Authenticated,
@@ -124,6 +145,14 @@ pub async fn users_me_get(
 
 /// "Log out everywhere": revokes every session of the caller and every
 /// access token issued to them so far, this one included.
+#[utoipa::path(
+    post, path = "/users/me/revoke-sessions", tag = "users", operation_id = "revoke_sessions",
+    responses(
+        (status = 200, description = "Every session and access token of the caller revoked", body = Object),
+        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn users_me_revoke_sessions_post(
     State(sigil): State<Arc<Sigil>>,
     Authenticated(claims): Authenticated,

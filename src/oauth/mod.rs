@@ -76,7 +76,7 @@ impl Params {
 }
 
 /// The successful token response of RFC 6749 §5.1.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,

@@ -350,7 +350,7 @@ async fn key_commands_show_dry_run_rotate_refuse_and_audit() {
         "{text}"
     );
 
-    let audit = cli(&["audit", "--json"]);
+    let audit = cli(&["audit", "tail", "--json"]);
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -368,4 +368,57 @@ async fn key_commands_show_dry_run_rotate_refuse_and_audit() {
         3,
         "the pending key is published"
     );
+}
+
+#[tokio::test]
+async fn audit_tail_follow_prints_events_as_they_are_stored() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let keys_dir = app.sigil.config.keys_dir.display().to_string();
+    let command = |args: &[&str]| {
+        let mut command = sigil(app.dir.path());
+        command
+            .args(args)
+            .env("SIGIL_DATABASE_URL", &app.database_url)
+            .env("SIGIL_KEYS_DIR", &keys_dir);
+        command
+    };
+    let mut follower = command(&["audit", "tail", "--follow", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+
+    let rotated = run(command(&["keys", "rotate", "--alg", "EdDSA"]), None);
+    assert!(rotated.status.success());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => {
+                let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+                if event["action"] == "key.rotation_scheduled" {
+                    break true;
+                }
+                seen.push(line);
+            }
+            Err(_) => break false,
+        }
+    };
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(found, "the rotation never appeared; saw {seen:?}");
 }

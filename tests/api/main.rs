@@ -11,6 +11,7 @@ mod introspection;
 mod keys;
 mod multi_node;
 mod observability;
+mod openapi;
 mod refresh;
 mod registration;
 mod revocation;
