@@ -20,6 +20,10 @@ use crate::keys::Alg;
 const NOT_CONFIG_KEYS: &[&str] = &["config", "log_format"];
 const NOT_CONFIG_PREFIX: &str = "test_";
 
+/// How much longer than `jwks_max_age` a new key must be published before
+/// it signs (see `Config::validate`).
+pub const PENDING_LEAD_MARGIN: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -269,10 +273,14 @@ impl Config {
         if self.jwks_max_age.as_secs() > 24 * 3600 {
             return invalid("jwks_max_age", "must be at most 24h");
         }
-        if self.key_pending_lead < self.jwks_max_age {
+        // A node learns of a key scheduled elsewhere (another node, the
+        // CLI) within its key re-read interval (5 s) and publishes it only
+        // then; the margin keeps that delay, and clock skew between nodes,
+        // out of the verifiers' cache window.
+        if self.key_pending_lead < self.jwks_max_age + PENDING_LEAD_MARGIN {
             return invalid(
                 "key_pending_lead",
-                "must be at least jwks_max_age, or verifiers could meet a key they have not fetched",
+                "must be at least jwks_max_age plus 60s, or verifiers could meet a key they have not fetched",
             );
         }
         let interval = self.key_rotation_interval;
@@ -325,4 +333,23 @@ fn invalid<T>(key: &'static str, problem: &str) -> Result<T, ConfigError> {
         key,
         problem: problem.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_lead_inside_the_jwks_cache_window_plus_margin_is_refused() {
+        let refused = Config::from_toml("jwks_max_age = \"15m\"\nkey_pending_lead = \"15m\"\n");
+        let message = refused.expect_err("refused").to_string();
+        assert!(message.contains("key_pending_lead"), "{message}");
+
+        let accepted = Config::from_toml("jwks_max_age = \"15m\"\nkey_pending_lead = \"16m\"\n");
+        assert!(
+            accepted.is_ok(),
+            "{:?}",
+            accepted.err().map(|e| e.to_string())
+        );
+    }
 }
