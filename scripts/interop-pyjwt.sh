@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --quiet --manifest-path "$root/Cargo.toml" --bin sigil
 sigil="$root/target/debug/sigil"
 work=$(mktemp -d)
-venv="${SIGIL_INTEROP_VENV:-$root/target/interop-venv}"
+venv="${INTEROP_VENV:-$root/target/interop-venv}"
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 

@@ -1,0 +1,260 @@
+//! Configuration of a [`Verifier`]: every setting, its default, and the
+//! checks made before anything is fetched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::BuildError;
+use crate::verifier::{Settings, Verifier};
+
+/// What to do when Sigil has been unreachable for longer than the
+/// staleness bound, so revocations (or key removals) may have been missed.
+///
+/// ```
+/// use sigil_verify::FailMode;
+/// assert_eq!(FailMode::default(), FailMode::Closed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Refuse every token with [`VerifyError::Unavailable`](crate::VerifyError::Unavailable)
+    /// (HTTP 503) until Sigil answers again. The safe default.
+    #[default]
+    Closed,
+    /// Keep accepting tokens that verify against the cached keys, logging
+    /// and counting each one ([`Stats::fail_open_accepts`](crate::Stats::fail_open_accepts)).
+    Open,
+}
+
+/// Default tolerance for clock skew between Sigil and this service.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Default time without a successful feed poll before the fail mode applies.
+pub const DEFAULT_STALENESS_BOUND: Duration = Duration::from_secs(300);
+/// Default minimum time between two JWKS fetches made for unknown `kid`s.
+pub const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(1);
+/// Default time a `kid` that a fresh JWKS did not list is refused without
+/// another fetch.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Builds a [`Verifier`]; made by [`Verifier::builder`].
+///
+/// The issuer and at least one audience are required. Keys come from the
+/// issuer's RFC 8414 metadata unless [`jwks_uri`](Self::jwks_uri) or
+/// [`static_jwks`](Self::static_jwks) says otherwise.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sigil_verify::BuildError> {
+/// use std::time::Duration;
+/// use sigil_verify::{FailMode, Verifier};
+///
+/// let verifier = Verifier::builder()
+///     .issuer("https://sigil.example.com")
+///     .audience("notes-api")
+///     .revocation_feed("notes-api", std::env::var("FEED_SECRET").unwrap_or_default())
+///     .poll_interval(Duration::from_secs(2))
+///     .staleness_bound(Duration::from_secs(120))
+///     .fail_mode(FailMode::Closed)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct VerifierBuilder {
+    pub(crate) issuer: Option<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) static_jwks: Option<Vec<u8>>,
+    pub(crate) feed: Option<(String, String)>,
+    pub(crate) poll_interval: Option<Duration>,
+    pub(crate) leeway: Duration,
+    pub(crate) staleness_bound: Duration,
+    pub(crate) fail_mode: FailMode,
+    pub(crate) refetch_cooldown: Duration,
+    pub(crate) negative_cache_ttl: Duration,
+    pub(crate) realm: Option<String>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) http: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("jwks_uri", &self.jwks_uri)
+            .field("static_jwks", &self.static_jwks.is_some())
+            .field("feed_client_id", &self.feed.as_ref().map(|(id, _)| id))
+            .field("fail_mode", &self.fail_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for VerifierBuilder {
+    fn default() -> Self {
+        VerifierBuilder {
+            issuer: None,
+            audiences: Vec::new(),
+            jwks_uri: None,
+            static_jwks: None,
+            feed: None,
+            poll_interval: None,
+            leeway: DEFAULT_LEEWAY,
+            staleness_bound: DEFAULT_STALENESS_BOUND,
+            fail_mode: FailMode::Closed,
+            refetch_cooldown: DEFAULT_REFETCH_COOLDOWN,
+            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
+            realm: None,
+            clock: Arc::new(SystemClock),
+            http: None,
+        }
+    }
+}
+
+impl VerifierBuilder {
+    /// The issuer URL, exactly as Sigil's `issuer` setting (and the tokens'
+    /// `iss`) spell it. Required.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// An audience this service accepts (the `aud` Sigil puts in tokens for
+    /// the clients that call it). Required; call again to accept several.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Fetch keys from this URL instead of discovering `jwks_uri` from
+    /// `{issuer}/.well-known/oauth-authorization-server`.
+    pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
+        self.jwks_uri = Some(uri.into());
+        self
+    }
+
+    /// Use this JWK Set and never fetch one: for tests of a resource
+    /// service and for offline tools. The set never goes stale.
+    pub fn static_jwks(mut self, jwks_json: impl Into<Vec<u8>>) -> Self {
+        self.static_jwks = Some(jwks_json.into());
+        self
+    }
+
+    /// Poll `{issuer}/oauth/revocations` with these confidential-client
+    /// credentials (HTTP Basic), and refuse revoked tokens. Without it,
+    /// revocations are not seen until the tokens expire.
+    pub fn revocation_feed(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.feed = Some((client_id.into(), client_secret.into()));
+        self
+    }
+
+    /// How often to poll the revocation feed. Default: the `poll_interval`
+    /// the feed advertises (1 s on a default Sigil). A revocation takes
+    /// effect here within about this time.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Clock-skew tolerance for `exp`, `nbf` and `iat`. Default 30 s, at
+    /// most 5 minutes.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// How long the revocation feed may go unanswered before the
+    /// [`FailMode`] applies. Default 5 minutes, at most 7 days. The cached
+    /// JWKS, too, is used past its `max-age` while Sigil is unreachable for
+    /// as long as its `stale-if-error` allows, and never longer than this.
+    pub fn staleness_bound(mut self, bound: Duration) -> Self {
+        self.staleness_bound = bound;
+        self
+    }
+
+    /// What to do once the staleness bound has passed. Default
+    /// [`FailMode::Closed`].
+    pub fn fail_mode(mut self, mode: FailMode) -> Self {
+        self.fail_mode = mode;
+        self
+    }
+
+    /// Minimum time between two JWKS fetches triggered by unknown `kid`s.
+    /// Default 1 s. Callers with an unknown `kid` wait for the next fetch
+    /// rather than being refused, so a freshly rotated key is never
+    /// rejected because of the cooldown.
+    pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.refetch_cooldown = cooldown;
+        self
+    }
+
+    /// How long a `kid` missing from a JWKS fetched after the token arrived
+    /// is refused without another fetch. Default 30 s, at most 1 hour.
+    pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// The `realm` of RFC 6750 challenges. Default: the first audience.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// The clock token times are checked against (default: the system
+    /// clock). See [`Clock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The HTTP client for discovery, the JWKS and the feed (default: one
+    /// with a 5 s connect and 10 s request timeout that follows no
+    /// redirects).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Checks the settings, discovers the JWKS, fetches it, reads the
+    /// revocation feed once, and starts the background refresh and polling
+    /// tasks (on the current Tokio runtime). Fails with a message naming
+    /// the setting or URL at fault; nothing keeps running after a failure.
+    pub async fn build(self) -> Result<Verifier, BuildError> {
+        let settings = Settings::check(self)?;
+        Verifier::start(settings).await
+    }
+}
+
+/// Checks that `issuer` is an absolute http(s) URL without query or fragment.
+pub(crate) fn check_issuer(issuer: &str) -> Result<(), BuildError> {
+    let url = reqwest::Url::parse(issuer)
+        .map_err(|e| BuildError::Config(format!("issuer {issuer:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(BuildError::Config(format!(
+            "issuer {issuer:?} must be an http(s) URL"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(BuildError::Config(format!(
+            "issuer {issuer:?} must not have a query or fragment (RFC 8414 §2)"
+        )));
+    }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        tracing::warn!(%issuer, "the issuer is plain http: keys and revocations travel unauthenticated");
+    }
+    Ok(())
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

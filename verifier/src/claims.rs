@@ -1,0 +1,160 @@
+//! The claims of a verified Sigil access token (RFC 9068 §2.2).
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The claims of an access token that passed every check.
+///
+/// Sigil's access tokens follow RFC 9068: `iss sub aud exp iat nbf jti
+/// client_id scope`, plus `sid` when the token belongs to a login session.
+/// Claims a resource service has no use for are not kept.
+///
+/// ```
+/// # use sigil_verify::Claims;
+/// let claims: Claims = serde_json::from_str(r#"{
+///     "iss": "https://sigil.example", "sub": "0ea1bbbc", "aud": "notes-api",
+///     "exp": 1700000900, "iat": 1700000000, "nbf": 1700000000,
+///     "jti": "U7Fs-aNnS5vh8UblzAOSEA", "client_id": "notes-app",
+///     "scope": "notes:read notes:write"
+/// }"#).unwrap();
+/// assert!(claims.has_scope("notes:read"));
+/// assert!(!claims.has_scope("notes"));
+/// assert_eq!(claims.aud, ["notes-api"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The issuer: always the issuer the verifier was configured with.
+    pub iss: String,
+    /// The subject: a user id, or the client id for `client_credentials` tokens.
+    pub sub: String,
+    /// The audiences; one of them is an audience the verifier accepts.
+    #[serde(deserialize_with = "one_or_many", serialize_with = "single_or_array")]
+    pub aud: Vec<String>,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Issue time, Unix seconds.
+    pub iat: i64,
+    /// Not before, Unix seconds (Sigil always sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// The token's unique id: what a `token` revocation names.
+    pub jti: String,
+    /// The OAuth client the token was issued to.
+    pub client_id: String,
+    /// Space-separated scopes; absent when the token carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The login session (refresh-token family), when issued with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl Claims {
+    /// Whether the token was granted `scope` (an exact match of one of the
+    /// space-separated scope tokens, RFC 6749 §3.3).
+    ///
+    /// ```
+    /// # let claims: sigil_verify::Claims = serde_json::from_value(serde_json::json!({
+    /// #   "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+    /// #   "client_id": "c", "scope": "notes:read profile"})).unwrap();
+    /// assert!(claims.has_scope("profile"));
+    /// assert!(!claims.has_scope("notes:write"));
+    /// ```
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    /// The granted scopes, in the order the token lists them.
+    ///
+    /// ```
+    /// # let claims: sigil_verify::Claims = serde_json::from_value(serde_json::json!({
+    /// #   "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+    /// #   "client_id": "c", "scope": "notes:read profile"})).unwrap();
+    /// assert_eq!(claims.scopes().collect::<Vec<_>>(), ["notes:read", "profile"]);
+    /// ```
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// RFC 7519 §4.1.3: `aud` is a string or an array of strings.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Audiences;
+
+    impl<'de> Visitor<'de> for Audiences {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(vec![v.to_string()])
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+            while let Some(aud) = seq.next_element::<String>()? {
+                out.push(aud);
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_any(Audiences)
+}
+
+fn single_or_array<S: Serializer>(aud: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+    match aud {
+        [one] => serializer.serialize_str(one),
+        many => many.serialize(serializer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(extra: serde_json::Value) -> Result<Claims, serde_json::Error> {
+        let mut base = serde_json::json!({
+            "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "j", "client_id": "c"
+        });
+        if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
+        serde_json::from_value(base)
+    }
+
+    #[test]
+    fn the_audience_may_be_a_string_or_an_array() {
+        assert_eq!(claims(serde_json::json!({})).unwrap().aud, ["a"]);
+        let many = claims(serde_json::json!({"aud": ["x", "y"]})).unwrap();
+        assert_eq!(many.aud, ["x", "y"]);
+        assert!(claims(serde_json::json!({"aud": 5})).is_err());
+    }
+
+    #[test]
+    fn a_token_without_scope_has_none() {
+        let c = claims(serde_json::json!({})).unwrap();
+        assert_eq!(c.scopes().count(), 0);
+        assert!(!c.has_scope(""));
+    }
+
+    #[test]
+    fn duplicate_claims_are_refused() {
+        let text = r#"{"iss":"i","sub":"s","sub":"t","aud":"a","exp":2,"iat":1,"jti":"j","client_id":"c"}"#;
+        assert!(serde_json::from_str::<Claims>(text).is_err());
+    }
+
+    #[test]
+    fn claims_round_trip_with_a_single_audience_as_a_string() {
+        let c = claims(serde_json::json!({"scope": "x"})).unwrap();
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["aud"], "a");
+        assert_eq!(serde_json::from_value::<Claims>(json).unwrap(), c);
+    }
+}

@@ -1,0 +1,343 @@
+//! The harness: a Sigil on port 0 over a fresh SQLite database with a
+//! manual clock, the notes service, and typed calls for both.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sigil::clients::{GrantType, NewClient, create_client};
+use sigil::clock::{Clock, ManualClock};
+use sigil::config::Config;
+use sigil::keys::{Alg, SigningKey};
+use sigil::scope::Scopes;
+use sigil_verify::{Verifier, VerifierBuilder};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The audience the notes service accepts.
+pub const AUDIENCE: &str = "notes-api";
+/// How often test verifiers poll the revocation feed.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// A running Sigil.
+pub struct TestSigil {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub clock: ManualClock,
+    pub sigil: Arc<sigil::Sigil>,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// A registered client, with its secret when confidential.
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestSigil {
+    pub async fn start() -> TestSigil {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts Sigil after `customize` has adjusted the config.
+    pub async fn start_with(customize: impl FnOnce(&mut Config)) -> TestSigil {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config {
+            database_url: format!("sqlite://{}", dir.path().join("sigil.db").display()),
+            database_max_connections: 4,
+            keys_dir: dir.path().join("keys"),
+            issuer: format!("http://{addr}"),
+            ..Config::default()
+        };
+        // Cheap password hashing: the tests are about tokens.
+        config.argon2.memory_kib = 256;
+        config.argon2.iterations = 1;
+        customize(&mut config);
+        let config = config.validated().expect("valid test config");
+        let clock = ManualClock::starting_now();
+        let sigil = sigil::Sigil::open(config, Arc::new(clock.clone()))
+            .await
+            .expect("sigil starts");
+        sigil.spawn_background();
+        let mut app = TestSigil {
+            base: format!("http://{addr}"),
+            addr,
+            clock,
+            sigil,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            server: None,
+        };
+        app.serve(listener);
+        app
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let sigil = Arc::clone(&self.sigil);
+        let task = tokio::spawn(async move {
+            let _ = sigil::http::serve(listener, sigil, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        self.server = Some((tx, task));
+    }
+
+    /// Stops serving HTTP (the database and keys stay), as if Sigil were down.
+    pub async fn stop(&mut self) {
+        if let Some((tx, task)) = self.server.take() {
+            let _ = tx.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
+    /// Serves again on the same address.
+    pub async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the same address");
+        self.serve(listener);
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// A verifier for this Sigil, configured as the notes service
+    /// configures its own from the environment, plus the manual clock; it
+    /// reads the feed as `feed_client` every [`POLL`].
+    pub fn verifier(&self, feed_client: &TestClient) -> VerifierBuilder {
+        let poll = POLL.as_millis().to_string();
+        let secret = feed_client.secret.clone().expect("confidential");
+        let config = notes_service::config::Config::from_lookup(|name| match name {
+            "SIGIL_ISSUER" => Some(self.base.clone()),
+            "NOTES_AUDIENCE" => Some(AUDIENCE.to_string()),
+            "NOTES_FEED_CLIENT_ID" => Some(feed_client.id.clone()),
+            "NOTES_FEED_CLIENT_SECRET" => Some(secret.clone()),
+            "NOTES_POLL_INTERVAL_MS" => Some(poll.clone()),
+            _ => None,
+        })
+        .expect("notes config");
+        let clock = self.clock.clone();
+        config
+            .verifier()
+            .clock(move || clock.now())
+            .refetch_cooldown(Duration::from_millis(200))
+    }
+
+    pub async fn client(
+        &self,
+        id: &str,
+        grants: &[GrantType],
+        scopes: &str,
+        alg: Option<Alg>,
+        audience: Option<&str>,
+    ) -> TestClient {
+        let new = NewClient {
+            id: id.to_string(),
+            public: false,
+            grant_types: grants.to_vec(),
+            scopes: Scopes::parse(scopes).expect("scopes"),
+            alg,
+            audience: audience.map(str::to_string),
+            secret: None,
+        };
+        let (client, secret) = create_client(self.sigil.store.as_ref(), new, self.now())
+            .await
+            .expect("client created");
+        TestClient {
+            id: client.id,
+            secret: secret.map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string()),
+        }
+    }
+
+    /// The confidential client the verifiers read the feed with.
+    pub async fn feed_client(&self) -> TestClient {
+        self.client(
+            "notes-feed",
+            &[GrantType::ClientCredentials],
+            "",
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// A client of the notes API: password and refresh grants, `scopes`,
+    /// audience [`AUDIENCE`].
+    pub async fn notes_app(&self, id: &str, scopes: &str, alg: Alg) -> TestClient {
+        self.client(
+            id,
+            &[
+                GrantType::Password,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+            ],
+            scopes,
+            Some(alg),
+            Some(AUDIENCE),
+        )
+        .await
+    }
+
+    pub async fn user(&self, username: &str) {
+        let response = self
+            .http
+            .post(format!("{}/users", self.base))
+            .json(&serde_json::json!({
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "password": PASSWORD,
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "register {username}"
+        );
+    }
+
+    async fn token_request(&self, client: &TestClient, form: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "token endpoint");
+        response.json().await.expect("json")
+    }
+
+    /// Logs `username` in; the response has `access_token` and `refresh_token`.
+    pub async fn login(&self, client: &TestClient, username: &str) -> Value {
+        self.token_request(
+            client,
+            &[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    pub async fn access_token(&self, client: &TestClient, username: &str) -> String {
+        field(&self.login(client, username).await, "access_token")
+    }
+
+    /// A `client_credentials` token (no user, no session).
+    pub async fn service_token(&self, client: &TestClient) -> String {
+        let body = self
+            .token_request(client, &[("grant_type", "client_credentials")])
+            .await;
+        field(&body, "access_token")
+    }
+
+    /// RFC 7009 revocation of an access or refresh token.
+    pub async fn revoke(&self, client: &TestClient, token: &str) {
+        let response = self
+            .http
+            .post(format!("{}/oauth/revoke", self.base))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "revoke");
+    }
+
+    /// The key that signs for `alg` right now.
+    pub fn signing_key(&self, alg: Alg) -> Arc<SigningKey> {
+        Arc::clone(
+            self.sigil
+                .keys
+                .current()
+                .signing_key(alg)
+                .expect("a signing key"),
+        )
+    }
+}
+
+impl Drop for TestSigil {
+    fn drop(&mut self) {
+        if let Some((tx, _)) = self.server.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn field(body: &Value, name: &str) -> String {
+    body[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {body}"))
+        .to_string()
+}
+
+/// The notes service on port 0 in front of `verifier`; returns its base URL.
+pub async fn spawn_notes(verifier: Verifier) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, notes_service::app(verifier)).await;
+    });
+    format!("http://{addr}")
+}
+
+/// The decoded header and claims of a token (no verification).
+pub fn decode(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut part = || {
+        let bytes = B64.decode(parts.next().expect("part")).expect("base64url");
+        serde_json::from_slice::<Value>(&bytes).expect("json")
+    };
+    (part(), part())
+}
+
+pub fn kid_of(token: &str) -> String {
+    field(&decode(token).0, "kid")
+}
+
+/// A compact JWS over `header` and `claims`, signed by `key` (or unsigned).
+pub fn forge(header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
+    let input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let signature = key
+        .map(|k| B64.encode(k.sign(input.as_bytes()).expect("sign")))
+        .unwrap_or_default();
+    format!("{input}.{signature}")
+}
+
+/// Polls `check` every 20 ms until it is true or `limit` has passed.
+pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
