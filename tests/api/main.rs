@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cli;
+mod deploy;
 mod discovery;
 mod forged_tokens;
 mod introspection;
