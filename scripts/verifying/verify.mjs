@@ -2,6 +2,7 @@
 //
 // Usage: node verify.mjs ISSUER AUDIENCE TOKEN
 // Prints the claims and exits 0 if the token is valid, else prints why and exits 1.
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 
@@ -28,7 +29,8 @@ export function sigilVerifier(issuer, audience) {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Run as a script (not imported): compare real paths, as Node resolves symlinks.
+if (import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   const [issuer, audience, token] = process.argv.slice(2);
   try {
     const claims = await sigilVerifier(issuer, audience)(token);
