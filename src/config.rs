@@ -94,6 +94,7 @@ pub struct Config {
     pub jwks_max_age: Duration,
     pub password: PasswordPolicy,
     pub argon2: Argon2Config,
+    pub throttle: ThrottleConfig,
     /// Set when `issuer` was derived from `listen`, so that `serve` can
     /// correct it to the address actually bound (`listen` port 0).
     #[serde(skip)]
@@ -149,7 +150,51 @@ impl Default for Config {
             key_retire_grace: Duration::from_secs(5 * 60),
             password: PasswordPolicy::default(),
             argon2: Argon2Config::default(),
+            throttle: ThrottleConfig::default(),
             issuer_from_listen: false,
+        }
+    }
+}
+
+/// Login throttling (see `crate::throttle`). Failures are counted per
+/// address-and-account pair and per account, over `window`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Off only for benchmarks and tests of other things.
+    pub enabled: bool,
+    /// Failures from one address against one account answered without
+    /// delay; each further one waits twice as long as the last (from
+    /// 250 ms, at most `max_delay`).
+    pub pair_free_failures: u32,
+    /// Failures from one address against one account that lock that pair
+    /// out for `lockout`.
+    pub pair_limit: u32,
+    /// Failures against one account from every address that lock the
+    /// account out for `lockout`: high, so that locking a victim out takes
+    /// many addresses, and short-lived.
+    pub account_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Registrations per client address per `window` (0: unlimited).
+    pub registrations_per_address: u32,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            enabled: true,
+            pair_free_failures: 3,
+            pair_limit: 10,
+            account_limit: 100,
+            window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(5 * 60),
+            max_delay: Duration::from_secs(2),
+            registrations_per_address: 20,
         }
     }
 }
@@ -289,6 +334,25 @@ impl Config {
                 "key_rotation_interval",
                 "must exceed key_pending_lead plus access_token_ttl (or be 0 to disable rotation)",
             );
+        }
+        let t = &self.throttle;
+        if t.pair_limit == 0
+            || t.account_limit < t.pair_limit
+            || t.pair_free_failures > t.pair_limit
+        {
+            return invalid(
+                "throttle",
+                "needs pair_free_failures <= pair_limit <= account_limit, pair_limit >= 1",
+            );
+        }
+        if t.window.is_zero() || t.lockout.is_zero() || t.window > Duration::from_secs(86400) {
+            return invalid(
+                "throttle",
+                "window and lockout must be positive; window at most 24h",
+            );
+        }
+        if t.max_delay > Duration::from_secs(10) {
+            return invalid("throttle.max_delay", "must be at most 10s");
         }
         let p = &self.password;
         if p.min_length == 0 || p.min_length > p.max_length || p.max_length > 1024 {

@@ -23,6 +23,7 @@ pub mod revocation;
 pub mod scope;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -16,6 +16,7 @@ pub const HTTP_REQUESTS: &str = "sigil_http_requests_total";
 pub const HTTP_DURATION: &str = "sigil_http_request_duration_seconds";
 pub const TOKENS_ISSUED: &str = "sigil_tokens_issued_total";
 pub const LOGIN_FAILURES: &str = "sigil_login_failures_total";
+pub const LOGIN_THROTTLED: &str = "sigil_login_throttled_total";
 pub const REFRESH_REUSE: &str = "sigil_refresh_reuse_detected_total";
 pub const REVOCATIONS: &str = "sigil_revocations_total";
 pub const KEYS: &str = "sigil_keys";
@@ -60,6 +61,10 @@ fn describe() {
         "Access tokens issued by grant type and signing algorithm"
     );
     describe_counter!(LOGIN_FAILURES, "Failed token requests by reason");
+    describe_counter!(
+        LOGIN_THROTTLED,
+        "Login attempts refused because a lockout was in force, by scope (pair or account)"
+    );
     describe_counter!(
         REFRESH_REUSE,
         "Spent refresh tokens presented again (their families were revoked)"

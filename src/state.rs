@@ -12,12 +12,14 @@ use crate::keys::{Kek, KekError, Keyring, KeyringError, ensure_active_keys};
 use crate::passwords::Passwords;
 use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
+use crate::throttle::Throttle;
 
 pub struct Sigil {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub keys: Keyring,
     pub passwords: Passwords,
+    pub throttle: Throttle,
     pub deny_list: Arc<DenyList>,
     pub audit: Audit,
     pub clock: Arc<dyn Clock>,
@@ -66,6 +68,7 @@ impl Sigil {
             Err(e) => return Err(e.into()),
         };
         let passwords = Passwords::new(&config.argon2, &config.password)?;
+        let throttle = Throttle::new(config.throttle.clone());
         let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
         deny_list.sync(store.as_ref(), now).await?;
         Ok(Arc::new(Sigil {
@@ -73,6 +76,7 @@ impl Sigil {
             store,
             keys,
             passwords,
+            throttle,
             deny_list,
             audit: Audit::new(),
             clock,

@@ -39,7 +39,8 @@ pub async fn token_post(
     let outcome = async {
         let basic = basic_credentials(&headers)?;
         let client = authenticate_client(sigil.store.as_ref(), basic, &params).await?;
-        let issued = oauth::token(&sigil, &client, &params, now).await?;
+        let from = client_addr.as_ref().map(|Extension(ClientAddr(ip))| *ip);
+        let issued = oauth::token(&sigil, &client, &params, from, now).await?;
         Ok::<_, OAuthError>((client, issued))
     }
     .await;

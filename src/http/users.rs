@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 use super::bearer::Authenticated;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::observe::ClientAddr;
 use crate::passwords::PasswordError;
 use crate::state::Sigil;
 use crate::tokens::TokenError;
@@ -37,10 +39,12 @@ pub struct RegisterBody {
         (status = 400, description = "Missing or invalid fields, each named in `fields`", body = super::openapi::ErrorBody),
         (status = 403, description = "registration_closed", body = super::openapi::ErrorBody),
         (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
+        (status = 429, description = "too_many_requests: this address registered too often; see Retry-After", body = super::openapi::ErrorBody),
     )
 )]
 pub async fn users_post(
     State(sigil): State<Arc<Sigil>>,
+    client_addr: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     if !sigil.config.registration {
@@ -49,6 +53,27 @@ pub async fn users_post(
             "registration_closed",
             "self-service registration is closed on this server",
         ));
+    }
+    // Every attempt counts, so that "already taken" answers cannot be
+    // used to enumerate accounts faster than the limit allows.
+    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
+    let now = sigil.clock.now();
+    if let Err(retry_after) = sigil
+        .throttle
+        .registration(sigil.store.as_ref(), from, now)
+        .await?
+    {
+        metrics::counter!(crate::metrics::LOGIN_THROTTLED, "scope" => "registration").increment(1);
+        let mut response = ApiError::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many registrations from this address; retry later",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        return Ok(response);
     }
     let mut missing = Map::new();
     for (field, value) in [
@@ -69,7 +94,6 @@ pub async fn users_post(
         email,
         password: SecretString::from(password),
     };
-    let now = sigil.clock.now();
     match users::create(
         sigil.store.as_ref(),
         &sigil.passwords,

@@ -93,10 +93,12 @@ pub struct TokenResponse {
 
 // RFC 6749 §3.2 (token endpoint), §4.3.2 and §4.4.2 (grants), §5 (responses).
 /// Handles one token request from an already-authenticated client.
+/// `from` is the client's address, for login throttling.
 pub async fn token(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
+    from: Option<std::net::IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let grant = params.require("grant_type")?;
@@ -109,7 +111,7 @@ pub async fn token(
         )));
     }
     match grant {
-        GrantType::Password => password::password_grant(sigil, client, params, now).await,
+        GrantType::Password => password::password_grant(sigil, client, params, from, now).await,
         GrantType::ClientCredentials => {
             client_credentials::client_credentials_grant(sigil, client, params, now).await
         }

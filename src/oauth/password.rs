@@ -1,5 +1,7 @@
 //! The resource owner password credentials grant, RFC 6749 §4.3.
 
+use std::net::IpAddr;
+
 use secrecy::SecretString;
 
 use super::refresh::start_session;
@@ -18,11 +20,17 @@ pub async fn password_grant(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
+    from: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let username = params.require("username")?;
     let password = SecretString::from(params.require("password")?.to_string());
     let scope = requested_scope(client, params)?;
+    let mut attempt = sigil.throttle.attempt(from, username);
+    let lockout = sigil
+        .throttle
+        .lockout(sigil.store.as_ref(), &mut attempt, now)
+        .await?;
 
     let user = match Username::parse(username) {
         Ok(username) => sigil.store.user_by_username(username.as_str()).await?,
@@ -39,13 +47,36 @@ pub async fn password_grant(
             other => OAuthError::ServerError(other.to_string()),
         })?;
     let user = match user {
-        Some(user) if matched && !user.disabled => user,
+        Some(user) if matched && !user.disabled && lockout.is_none() => user,
         _ => {
+            // A locked-out attempt goes the same way as a wrong password:
+            // counted, delayed alike, answered alike (see crate::throttle).
+            let delay = sigil
+                .throttle
+                .failed(sigil.store.as_ref(), &attempt, now)
+                .await?;
+            if let Some(lockout) = lockout {
+                metrics::counter!(crate::metrics::LOGIN_THROTTLED, "scope" => lockout.as_str())
+                    .increment(1);
+                let detail = serde_json::json!({
+                    "lockout": lockout.as_str(),
+                    "client_id": client.id,
+                    "client_addr": from.map(|ip| ip.to_string()),
+                });
+                sigil
+                    .audit
+                    .record(now, "anonymous", "login.blocked", Some(username), detail);
+            }
+            tokio::time::sleep(delay).await;
             return Err(OAuthError::InvalidGrant(
                 "the username or password is incorrect".into(),
             ));
         }
     };
+    sigil
+        .throttle
+        .succeeded(sigil.store.as_ref(), &attempt)
+        .await?;
 
     let (session, refresh_token) = if client.allows(GrantType::RefreshToken) {
         let (family_id, token) = start_session(sigil, &user.id, client, &scope, now).await?;

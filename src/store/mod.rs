@@ -171,6 +171,26 @@ pub struct Retirement {
     pub removes_at: i64,
 }
 
+/// A throttling key's failed-login counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct ThrottleRecord {
+    pub failures: i64,
+    pub window_start: i64,
+    /// Unix seconds; the key is locked out while this is in the future.
+    pub locked_until: i64,
+}
+
+/// How failures against one kind of throttling key are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRule {
+    /// Seconds over which failures are counted.
+    pub window: i64,
+    /// Failures within the window that lock the key.
+    pub limit: i64,
+    /// Seconds a lockout lasts.
+    pub lockout: i64,
+}
+
 /// An audit event to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAudit {
@@ -268,6 +288,24 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()>;
     /// The newest `limit` audit events, oldest first.
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+
+    /// The failed-login counter of a throttling key, if it has one.
+    async fn throttle_get(&self, key: &str) -> StoreResult<Option<ThrottleRecord>>;
+    /// Counts one failed login against `key`, atomically: a window older
+    /// than `rule.window` starts afresh; reaching `rule.limit` failures
+    /// locks the key until `now + rule.lockout` and resets its count;
+    /// failures while locked are not counted (nor extend the lockout).
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: i64,
+        rule: ThrottleRule,
+    ) -> StoreResult<ThrottleRecord>;
+    /// Forgets a key's failures (after a successful login).
+    async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
+    /// Deletes counters whose window started before `window_before` and
+    /// whose lockout (if any) ended before `now`.
+    async fn throttle_prune(&self, window_before: i64, now: i64) -> StoreResult<u64>;
 
     /// Stores a new family with its first refresh token, atomically.
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;

@@ -11,6 +11,7 @@ use super::{
     PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
     StoreResult, UserRecord,
 };
+use super::{ThrottleRecord, ThrottleRule};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -369,6 +370,50 @@ impl Store for PostgresStore {
         Ok(rows)
     }
 
+    async fn throttle_get(&self, key: &str) -> StoreResult<Option<ThrottleRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: i64,
+        rule: ThrottleRule,
+    ) -> StoreResult<ThrottleRecord> {
+        // One statement, so concurrent failures on any node are all counted.
+        Ok(sqlx::query_as(THROTTLE_FAIL)
+            .bind(key)
+            .bind(now)
+            .bind(rule.window)
+            .bind(rule.limit)
+            .bind(rule.lockout)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn throttle_prune(&self, window_before: i64, now: i64) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM login_throttle WHERE window_start < $1 AND locked_until < $2")
+                .bind(window_before)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -576,3 +621,25 @@ async fn notify(tx: &mut sqlx::PgConnection, what: &str) -> StoreResult<()> {
         .await?;
     Ok(())
 }
+
+/// See `Store::throttle_fail`.
+const THROTTLE_FAIL: &str = "\
+INSERT INTO login_throttle (key, failures, window_start, locked_until) \
+VALUES ($1, CASE WHEN 1 >= $4 THEN 0 ELSE 1 END, $2, CASE WHEN 1 >= $4 THEN $2 + $5 ELSE 0 END) \
+ON CONFLICT (key) DO UPDATE SET \
+    failures = CASE \
+        WHEN login_throttle.locked_until > $2 THEN login_throttle.failures \
+        WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 THEN 0 \
+        ELSE (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) \
+    END, \
+    window_start = CASE \
+        WHEN login_throttle.locked_until > $2 THEN login_throttle.window_start \
+        WHEN login_throttle.window_start <= $2 - $3 OR login_throttle.failures + 1 >= $4 THEN $2 \
+        ELSE login_throttle.window_start \
+    END, \
+    locked_until = CASE \
+        WHEN login_throttle.locked_until > $2 THEN login_throttle.locked_until \
+        WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 THEN $2 + $5 \
+        ELSE login_throttle.locked_until \
+    END \
+RETURNING failures, window_start, locked_until";

@@ -17,5 +17,6 @@ mod refresh;
 mod registration;
 mod revocation;
 mod startup;
+mod throttle;
 mod token;
 mod users_me;

@@ -1,0 +1,226 @@
+//! Login throttling for the password grant, and a registration limit.
+//!
+//! Failures are counted twice: per address-and-account pair ("pair") and per
+//! account from every address ("account"). A pair answers its first few
+//! failures at once, then waits twice as long each time, then is locked out;
+//! the account limit is far higher, so one address can only ever lock out
+//! itself, and locking a victim out needs many addresses, for a short time.
+//!
+//! A locked-out attempt takes the same path as a wrong password: the
+//! password is still hashed, the failure is still counted, the same delay
+//! applies, and the answer is the same `invalid_grant`. Unknown usernames are
+//! counted like known ones, so the throttle is no enumeration oracle.
+//!
+//! Counters live in the database (`Store::throttle_*`): every node on one
+//! Postgres shares them, and a restart does not lift a lockout. Their write
+//! rate is bounded by the password hashing that precedes every write.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crate::config::ThrottleConfig;
+use crate::store::{Store, StoreResult, ThrottleRecord, ThrottleRule};
+
+/// The first delay once a pair's free failures are used up.
+const FIRST_DELAY: Duration = Duration::from_millis(250);
+/// How often expired counters are deleted.
+const PRUNE_EVERY_SECS: i64 = 300;
+
+/// Which counter locked an attempt out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lockout {
+    Pair,
+    Account,
+}
+
+impl Lockout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lockout::Pair => "pair",
+            Lockout::Account => "account",
+        }
+    }
+}
+
+/// The counters one login attempt is held against.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pair: String,
+    account: String,
+    /// Whether the pair had a counter when checked: only then does a
+    /// success need to write.
+    pair_counted: bool,
+}
+
+pub struct Throttle {
+    config: ThrottleConfig,
+    last_prune: AtomicI64,
+}
+
+impl Throttle {
+    pub fn new(config: ThrottleConfig) -> Throttle {
+        Throttle {
+            config,
+            last_prune: AtomicI64::new(0),
+        }
+    }
+
+    /// The counters of a login as `username` from `from` (the client's
+    /// address; `None` when unknown, which shares one pair per account).
+    pub fn attempt(&self, from: Option<IpAddr>, username: &str) -> Attempt {
+        let username = username.trim().to_lowercase();
+        let from = from.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        Attempt {
+            pair: format!("pair:{from}|{username}"),
+            account: format!("acct:{username}"),
+            pair_counted: false,
+        }
+    }
+
+    /// Whether the attempt is locked out, checked before the password is.
+    pub async fn lockout(
+        &self,
+        store: &dyn Store,
+        attempt: &mut Attempt,
+        now: i64,
+    ) -> StoreResult<Option<Lockout>> {
+        if !self.config.enabled {
+            return Ok(None);
+        }
+        let locked = |r: Option<ThrottleRecord>| r.is_some_and(|r| r.locked_until > now);
+        let pair = store.throttle_get(&attempt.pair).await?;
+        attempt.pair_counted = pair.is_some();
+        if locked(pair) {
+            return Ok(Some(Lockout::Pair));
+        }
+        if locked(store.throttle_get(&attempt.account).await?) {
+            return Ok(Some(Lockout::Account));
+        }
+        Ok(None)
+    }
+
+    /// Counts a failed (or locked-out) attempt and returns how long to wait
+    /// before answering it.
+    pub async fn failed(
+        &self,
+        store: &dyn Store,
+        attempt: &Attempt,
+        now: i64,
+    ) -> StoreResult<Duration> {
+        if !self.config.enabled {
+            return Ok(Duration::ZERO);
+        }
+        let c = &self.config;
+        let pair = store
+            .throttle_fail(&attempt.pair, now, self.rule(c.pair_limit))
+            .await?;
+        store
+            .throttle_fail(&attempt.account, now, self.rule(c.account_limit))
+            .await?;
+        self.prune_now_and_then(store, now).await;
+        Ok(if pair.locked_until > now {
+            c.max_delay
+        } else {
+            self.delay_after(pair.failures)
+        })
+    }
+
+    /// A successful login clears its pair (not the account: failures from
+    /// other addresses still count).
+    pub async fn succeeded(&self, store: &dyn Store, attempt: &Attempt) -> StoreResult<()> {
+        if !self.config.enabled || !attempt.pair_counted {
+            return Ok(());
+        }
+        store.throttle_clear(&attempt.pair).await
+    }
+
+    /// Counts a registration from `from`; `Err(retry_after_secs)` once the
+    /// address has used up its registrations for the window.
+    pub async fn registration(
+        &self,
+        store: &dyn Store,
+        from: Option<IpAddr>,
+        now: i64,
+    ) -> StoreResult<Result<(), i64>> {
+        let limit = self.config.registrations_per_address;
+        let Some(from) = from.filter(|_| self.config.enabled && limit > 0) else {
+            return Ok(Ok(()));
+        };
+        let key = format!("reg:{from}");
+        if let Some(record) = store.throttle_get(&key).await?
+            && record.locked_until > now
+        {
+            return Ok(Err(record.locked_until - now));
+        }
+        let window = self.config.window.as_secs() as i64;
+        let rule = ThrottleRule {
+            window,
+            limit: i64::from(limit) + 1,
+            lockout: window,
+        };
+        let record = store.throttle_fail(&key, now, rule).await?;
+        Ok(if record.locked_until > now {
+            Err(record.locked_until - now)
+        } else {
+            Ok(())
+        })
+    }
+
+    fn rule(&self, limit: u32) -> ThrottleRule {
+        ThrottleRule {
+            window: self.config.window.as_secs() as i64,
+            limit: i64::from(limit),
+            lockout: self.config.lockout.as_secs() as i64,
+        }
+    }
+
+    /// No delay for the free failures, then 250 ms doubling, capped.
+    fn delay_after(&self, failures: i64) -> Duration {
+        let over = failures - i64::from(self.config.pair_free_failures);
+        if over <= 0 {
+            return Duration::ZERO;
+        }
+        let doublings = u32::try_from(over - 1).unwrap_or(u32::MAX).min(16);
+        (FIRST_DELAY * 2u32.pow(doublings)).min(self.config.max_delay)
+    }
+
+    async fn prune_now_and_then(&self, store: &dyn Store, now: i64) {
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if now - last < PRUNE_EVERY_SECS
+            || self
+                .last_prune
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let window = self.config.window.as_secs() as i64;
+        if let Err(e) = store.throttle_prune(now - window, now).await {
+            tracing::warn!(error = %e, "pruning login throttle counters failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_starts_after_the_free_failures_doubles_and_is_capped() {
+        let throttle = Throttle::new(ThrottleConfig::default());
+        let delays: Vec<u128> = (1..=9)
+            .map(|n| throttle.delay_after(n).as_millis())
+            .collect();
+        assert_eq!(delays, [0, 0, 0, 250, 500, 1000, 2000, 2000, 2000]);
+    }
+
+    #[test]
+    fn usernames_are_counted_case_insensitively_per_address() {
+        let throttle = Throttle::new(ThrottleConfig::default());
+        let a = throttle.attempt(Some([10, 0, 0, 1].into()), "Alice");
+        let b = throttle.attempt(Some([10, 0, 0, 2].into()), "alice ");
+        assert_eq!(a.account, b.account);
+        assert_ne!(a.pair, b.pair);
+    }
+}
