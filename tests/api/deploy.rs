@@ -609,6 +609,9 @@ fn compile_time_inputs() -> BTreeSet<String> {
     let mut sources = Vec::new();
     walk(&root.join("src"), &mut sources);
     let mut inputs = BTreeSet::from(["src".to_owned()]);
+    if root.join("build.rs").exists() {
+        inputs.insert("build.rs".to_owned());
+    }
     for file in sources {
         let text = read(&file);
         for (needle, base) in [
