@@ -67,6 +67,8 @@ impl FromStr for GrantType {
 pub struct Client {
     pub id: String,
     secret_hash: Option<Vec<u8>>,
+    /// The secret before the last rotation and until when it still works.
+    previous_secret: Option<(Vec<u8>, i64)>,
     pub grant_types: Vec<GrantType>,
     pub scopes: Scopes,
     pub alg: Option<Alg>,
@@ -84,12 +86,19 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
-    /// Constant-time comparison of the presented secret's digest.
-    pub fn secret_matches(&self, presented: &str) -> bool {
-        match &self.secret_hash {
-            Some(stored) => bool::from(hash_secret(presented).as_slice().ct_eq(stored)),
-            None => false,
-        }
+    /// Constant-time comparison of the presented secret's digest with the
+    /// current secret, and with the previous one while its overlap lasts.
+    pub fn secret_matches(&self, presented: &str, now: i64) -> bool {
+        let Some(stored) = &self.secret_hash else {
+            return false;
+        };
+        let digest = hash_secret(presented);
+        let current = bool::from(digest.as_slice().ct_eq(stored));
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .is_some_and(|(hash, until)| now < *until && bool::from(digest.as_slice().ct_eq(hash)));
+        current | previous
     }
 
     fn from_record(r: ClientRecord) -> Result<Client, StoreError> {
@@ -110,6 +119,7 @@ impl Client {
         Ok(Client {
             id: r.client_id,
             secret_hash: r.secret_hash,
+            previous_secret: r.previous_secret_hash.zip(r.previous_secret_expires_at),
             grant_types,
             scopes,
             alg,
@@ -161,6 +171,42 @@ pub enum ClientError {
     Store(#[from] StoreError),
 }
 
+/// Gives a confidential client a new secret (generated, or as given); the
+/// old one keeps working until `previous_until`. Returns the new secret.
+pub async fn rotate_secret(
+    store: &dyn Store,
+    id: &str,
+    given: Option<SecretString>,
+    previous_until: i64,
+) -> Result<SecretString, ClientError> {
+    let client = find_client(store, id)
+        .await?
+        .ok_or_else(|| ClientError::Invalid(format!("no client {id:?}")))?;
+    if client.is_public() {
+        return Err(ClientError::Invalid(format!(
+            "{id:?} is a public client: it has no secret"
+        )));
+    }
+    let secret = checked_or_generated(given)?;
+    store
+        .rotate_client_secret(id, &hash_secret(secret.expose_secret()), previous_until)
+        .await?;
+    Ok(secret)
+}
+
+fn checked_or_generated(given: Option<SecretString>) -> Result<SecretString, ClientError> {
+    match given {
+        Some(given) if given.expose_secret().len() < MIN_SECRET_LEN => Err(ClientError::Invalid(
+            format!("a client secret must be at least {MIN_SECRET_LEN} characters"),
+        )),
+        Some(given) => Ok(given),
+        None => Ok(SecretString::from(format!(
+            "{SECRET_PREFIX}{}",
+            crate::tokens::random_b64::<32>()
+        ))),
+    }
+}
+
 /// Registers a client. Returns it with the secret to show once (generated or
 /// as given); public clients have none.
 pub async fn create_client(
@@ -182,20 +228,10 @@ pub async fn create_client(
     if new.public && new.secret.is_some() {
         return Err(ClientError::Invalid("a public client has no secret".into()));
     }
-    let secret = match (new.public, new.secret) {
-        (true, _) => None,
-        (false, Some(given)) => {
-            if given.expose_secret().len() < MIN_SECRET_LEN {
-                return Err(ClientError::Invalid(format!(
-                    "a client secret must be at least {MIN_SECRET_LEN} characters"
-                )));
-            }
-            Some(given)
-        }
-        (false, None) => Some(SecretString::from(format!(
-            "{SECRET_PREFIX}{}",
-            crate::tokens::random_b64::<32>()
-        ))),
+    let secret = if new.public {
+        None
+    } else {
+        Some(checked_or_generated(new.secret)?)
     };
     let record = ClientRecord {
         client_id: id.clone(),
@@ -210,6 +246,8 @@ pub async fn create_client(
         alg: new.alg.map(|a| a.as_str().to_string()),
         audience: new.audience,
         disabled: false,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
         created_at: now,
     };
     match store.insert_client(&record).await {

@@ -18,6 +18,7 @@ use crate::scope::Scopes;
 use crate::store;
 use crate::users::{self, RegisterError, Registration};
 
+mod client_ops;
 mod keys;
 mod serve;
 
@@ -101,6 +102,21 @@ enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a confidential client a new secret (printed once, or read with
+    /// --secret-stdin); the old one keeps working for --overlap.
+    RotateSecret {
+        client_id: String,
+        /// How long the old secret still works, e.g. 24h (0s: not at all).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        overlap: std::time::Duration,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Refuse the client's authentication from now on (its access tokens
+    /// already issued run until they expire; its refresh tokens stop working).
+    Disable { client_id: String },
+    /// Allow a disabled client again.
+    Enable { client_id: String },
 }
 
 #[derive(Args)]
@@ -207,6 +223,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
         Command::Clients(ClientsCommand::List { json }) => list_clients(config, json).await,
+        Command::Clients(ClientsCommand::RotateSecret {
+            client_id,
+            overlap,
+            secret_stdin,
+        }) => {
+            let given = secret_stdin
+                .then(|| read_stdin_secret("client secret"))
+                .transpose()?;
+            client_ops::rotate_secret(config, &client_id, overlap, given).await
+        }
+        Command::Clients(ClientsCommand::Disable { client_id }) => {
+            client_ops::set_disabled(config, &client_id, true).await
+        }
+        Command::Clients(ClientsCommand::Enable { client_id }) => {
+            client_ops::set_disabled(config, &client_id, false).await
+        }
         Command::Keys(command) => keys::run(config, command).await,
         Command::Audit(AuditCommand::Tail {
             limit,

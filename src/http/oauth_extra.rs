@@ -40,8 +40,13 @@ pub async fn revoke_post(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let client =
-        authenticate_client(sigil.store.as_ref(), basic_credentials(&headers)?, &params).await?;
+    let client = authenticate_client(
+        sigil.store.as_ref(),
+        basic_credentials(&headers)?,
+        &params,
+        sigil.clock.now(),
+    )
+    .await?;
     oauth::revoke(&sigil, &client, &params, now).await?;
     Ok(no_store(json!({})))
 }
@@ -64,8 +69,13 @@ pub async fn introspect_post(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let client =
-        authenticate_client(sigil.store.as_ref(), basic_credentials(&headers)?, &params).await?;
+    let client = authenticate_client(
+        sigil.store.as_ref(),
+        basic_credentials(&headers)?,
+        &params,
+        sigil.clock.now(),
+    )
+    .await?;
     let body = oauth::introspect(&sigil, &client, &params, now).await?;
     Ok(no_store(body))
 }
@@ -100,7 +110,13 @@ pub async fn revocations_get(
             "the revocation feed requires HTTP Basic client authentication".into(),
         )
     })?;
-    let client = authenticate_client(sigil.store.as_ref(), Some(basic), &Params::default()).await?;
+    let client = authenticate_client(
+        sigil.store.as_ref(),
+        Some(basic),
+        &Params::default(),
+        sigil.clock.now(),
+    )
+    .await?;
     if client.is_public() {
         return Err(OAuthError::InvalidClient(
             "the revocation feed requires a confidential client".into(),

@@ -38,7 +38,7 @@ pub async fn token_post(
     let grant = grant_label(params.get("grant_type"));
     let outcome = async {
         let basic = basic_credentials(&headers)?;
-        let client = authenticate_client(sigil.store.as_ref(), basic, &params).await?;
+        let client = authenticate_client(sigil.store.as_ref(), basic, &params, now).await?;
         let from = client_addr.as_ref().map(|Extension(ClientAddr(ip))| *ip);
         let issued = oauth::token(&sigil, &client, &params, from, now).await?;
         Ok::<_, OAuthError>((client, issued))

@@ -18,11 +18,13 @@ pub struct BasicCredentials {
 }
 
 /// Authenticates the client of a request from its Basic header (if any) and
-/// its form parameters.
+/// its form parameters. `now` decides whether a rotated-out secret still
+/// works.
 pub async fn authenticate_client(
     store: &dyn Store,
     basic: Option<BasicCredentials>,
     params: &Params,
+    now: i64,
 ) -> Result<Client, OAuthError> {
     let form_id = params.get("client_id");
     let form_secret = params.get("client_secret");
@@ -65,10 +67,10 @@ pub async fn authenticate_client(
     };
     let authenticated = match &secret {
         Some((secret, raw)) => {
-            client.secret_matches(secret.expose_secret())
+            client.secret_matches(secret.expose_secret(), now)
                 || raw
                     .as_ref()
-                    .is_some_and(|raw| client.secret_matches(raw.expose_secret()))
+                    .is_some_and(|raw| client.secret_matches(raw.expose_secret(), now))
         }
         None => client.is_public(),
     };

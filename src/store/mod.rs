@@ -85,6 +85,10 @@ pub struct ClientRecord {
     pub audience: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
+    /// SHA-256 of the secret before the last rotation, accepted until
+    /// `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -246,6 +250,17 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()>;
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
+    /// Replaces a confidential client's secret; the current one stays
+    /// valid until `previous_expires_at`. `NotFound` for an unknown or
+    /// public client.
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        new_hash: &[u8],
+        previous_expires_at: i64,
+    ) -> StoreResult<()>;
+    /// `NotFound` for an unknown client.
+    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()>;
 
     /// Every key that still has a row, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;

@@ -213,6 +213,39 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        new_hash: &[u8],
+        previous_expires_at: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
+             secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL",
+        )
+        .bind(previous_expires_at)
+        .bind(new_hash)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE clients SET disabled = $1 WHERE client_id = $2")
+            .bind(disabled)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")

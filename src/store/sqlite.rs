@@ -180,6 +180,39 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        new_hash: &[u8],
+        previous_expires_at: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = ?, \
+             secret_hash = ? WHERE client_id = ? AND secret_hash IS NOT NULL",
+        )
+        .bind(previous_expires_at)
+        .bind(new_hash)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE clients SET disabled = ? WHERE client_id = ?")
+            .bind(disabled)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")

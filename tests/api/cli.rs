@@ -160,7 +160,10 @@ fn an_unknown_key_or_a_bad_value_stops_start_up_with_a_message_naming_it() {
     );
 }
 
-on_both_backends!(clients_and_users_created_on_the_command_line_work_at_the_token_endpoint);
+on_both_backends!(
+    clients_and_users_created_on_the_command_line_work_at_the_token_endpoint,
+    a_rotated_client_secret_overlaps_then_expires_and_a_disabled_client_is_refused,
+);
 
 async fn clients_and_users_created_on_the_command_line_work_at_the_token_endpoint(app: TestApp) {
     let cli = |args: &[&str], stdin: Option<&str>| {
@@ -421,4 +424,87 @@ async fn audit_tail_follow_prints_events_as_they_are_stored() {
     follower.kill().unwrap();
     follower.wait().unwrap();
     assert!(found, "the rotation never appeared; saw {seen:?}");
+}
+
+async fn a_rotated_client_secret_overlaps_then_expires_and_a_disabled_client_is_refused(
+    app: TestApp,
+) {
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let mut command = sigil(app.dir.path());
+        command
+            .args(args)
+            .env("SIGIL_DATABASE_URL", &app.database_url);
+        let out = run(command, stdin);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (old, new) = (
+        "the-old-secret-0123456789abcdef-0123",
+        "the-new-secret-0123456789abcdef-0123",
+    );
+    cli(
+        &[
+            "clients",
+            "create",
+            "svc",
+            "--grant-types",
+            "client_credentials",
+            "--secret-stdin",
+        ],
+        Some(old),
+    );
+    let grant = |secret: &'static str| {
+        app.post("/oauth/token")
+            .basic_auth("svc", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(grant(old).await.unwrap().status(), StatusCode::OK);
+
+    let out = cli(
+        &[
+            "clients",
+            "rotate-secret",
+            "svc",
+            "--overlap",
+            "1h",
+            "--secret-stdin",
+        ],
+        Some(new),
+    );
+    assert!(out.contains("the previous secret works until"), "{out}");
+    assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        grant(old).await.unwrap().status(),
+        StatusCode::OK,
+        "the overlap"
+    );
+
+    app.clock.advance(3601);
+    let expired = grant(old).await.unwrap();
+    assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(expired).await["error"], "invalid_client");
+    assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
+
+    cli(&["clients", "disable", "svc"], None);
+    let refused = grant(new).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    cli(&["clients", "enable", "svc"], None);
+    assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
+
+    // A generated secret is printed once; a public client has none to rotate.
+    let printed = cli(&["clients", "rotate-secret", "svc"], None);
+    assert!(printed.contains("client_secret: sigil_cs_"), "{printed}");
+    cli(&["clients", "create", "spa", "--public"], None);
+    let mut command = sigil(app.dir.path());
+    command
+        .args(["clients", "rotate-secret", "spa"])
+        .env("SIGIL_DATABASE_URL", &app.database_url);
+    let public = run(command, None);
+    assert!(!public.status.success());
+    assert!(String::from_utf8_lossy(&public.stderr).contains("public client"));
 }
