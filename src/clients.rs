@@ -82,6 +82,20 @@ impl Client {
         self.secret_hash.is_none()
     }
 
+    /// What `clients list --json` and the admin API show (never a secret).
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.id,
+            "public": self.is_public(),
+            "grant_types": self.grant_types,
+            "scopes": self.scopes.to_string(),
+            "alg": self.alg.map(|a| a.as_str()),
+            "audience": self.audience,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+        })
+    }
+
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }

@@ -366,21 +366,7 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
     let store = store::connect(&config.database_url, 2).await?;
     let clients = clients::list_clients(store.as_ref()).await?;
     if json {
-        let rows: Vec<_> = clients
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "client_id": c.id,
-                    "public": c.is_public(),
-                    "grant_types": c.grant_types,
-                    "scopes": c.scopes.to_string(),
-                    "alg": c.alg.map(|a| a.as_str()),
-                    "audience": c.audience,
-                    "disabled": c.disabled,
-                    "created_at": c.created_at,
-                })
-            })
-            .collect();
+        let rows: Vec<_> = clients.iter().map(clients::Client::summary).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }

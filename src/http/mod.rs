@@ -2,6 +2,7 @@
 //! live here and nowhere else; handlers parse, call `oauth`/`users`, render.
 
 mod admin;
+mod admin_accounts;
 mod bearer;
 mod discovery;
 mod error;
@@ -75,6 +76,19 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
             post(users::users_me_revoke_sessions_post),
         )
         .route("/admin/keys", get(admin::admin_keys_get))
+        .route("/admin/users", get(admin_accounts::admin_users_get))
+        .route(
+            "/admin/users/{username}/{action}",
+            post(admin_accounts::admin_user_action_post),
+        )
+        .route(
+            "/admin/clients",
+            get(admin_accounts::admin_clients_get).post(admin_accounts::admin_clients_post),
+        )
+        .route(
+            "/admin/clients/{client_id}/{action}",
+            post(admin_accounts::admin_client_action_post),
+        )
         .route("/admin/keys/rotate", post(admin::admin_keys_rotate_post))
         .route(
             "/admin/keys/{kid}/retire",

@@ -97,6 +97,11 @@ impl Modify for Security {
         super::admin::admin_keys_get,
         super::admin::admin_keys_rotate_post,
         super::admin::admin_key_retire_post,
+        super::admin_accounts::admin_users_get,
+        super::admin_accounts::admin_user_action_post,
+        super::admin_accounts::admin_clients_get,
+        super::admin_accounts::admin_clients_post,
+        super::admin_accounts::admin_client_action_post,
         super::discovery::jwks_get,
         super::discovery::oauth_metadata_get,
         super::discovery::openid_configuration_get,
@@ -109,7 +114,7 @@ impl Modify for Security {
     tags(
         (name = "oauth", description = "OAuth 2.0: tokens, revocation, introspection, the revocation feed"),
         (name = "users", description = "Registration and the caller's account"),
-        (name = "admin", description = "Key operations (sigil:admin scope)"),
+        (name = "admin", description = "Keys, users and clients (sigil:admin scope)"),
         (name = "discovery", description = "JWKS and server metadata"),
         (name = "operations", description = "Health and metrics"),
     )

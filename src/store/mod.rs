@@ -242,6 +242,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Up to `limit` users with a username after `after`, by username.
+    async fn list_users(&self, after: &str, limit: i64) -> StoreResult<Vec<UserRecord>>;
     /// Enables or disables a user; `NotFound` if there is no such user.
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()>;
     /// Replaces a user's password hash; `NotFound` if there is no such user.

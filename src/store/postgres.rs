@@ -154,6 +154,16 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn list_users(&self, after: &str, limit: i64) -> StoreResult<Vec<UserRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM users WHERE username > $1 ORDER BY username LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
         let done = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
             .bind(disabled)

@@ -122,6 +122,16 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn list_users(&self, after: &str, limit: i64) -> StoreResult<Vec<UserRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)

@@ -1,0 +1,331 @@
+//! The admin API for users and clients: what the CLI does, over HTTP, for a
+//! token with the `sigil:admin` scope. Every action is audited with the
+//! caller as actor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::bearer::Admin;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::clients::{self, ClientError, GrantType, NewClient};
+use crate::keys::Alg;
+use crate::scope::Scopes;
+use crate::state::Sigil;
+use crate::store::StoreError;
+use crate::users::{self, User};
+
+fn not_found(what: &str, name: &str) -> ApiError {
+    ApiError::client(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no {what} {name:?}"),
+    )
+}
+
+fn invalid(description: impl Into<String>) -> ApiError {
+    ApiError::client(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Invalid(why) => invalid(why),
+            ClientError::Exists(id) => ApiError::client(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("a client with id {id:?} already exists"),
+            ),
+            ClientError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// Only users whose username sorts after this one (the `next` of the
+    /// previous page).
+    after: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<i64>,
+}
+
+/// `GET /admin/users`.
+#[utoipa::path(
+    get, path = "/admin/users", tag = "admin", operation_id = "admin_users",
+    params(Page),
+    responses(
+        (status = 200, description = "`{users: [...], next}`; pass `next` as `after` for the next page", body = Object),
+        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorBody),
+        (status = 403, description = "insufficient_scope (needs sigil:admin)", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_users_get(
+    State(sigil): State<Arc<Sigil>>,
+    _admin: Admin,
+    Query(page): Query<Page>,
+) -> Result<Response, ApiError> {
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let records = sigil
+        .store
+        .list_users(page.after.as_deref().unwrap_or(""), limit)
+        .await?;
+    let next = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| r.username.clone()))
+        .flatten();
+    let users: Vec<Value> = records
+        .into_iter()
+        .map(|r| {
+            let disabled = r.disabled;
+            let mut user = serde_json::to_value(User::from(r)).unwrap_or_default();
+            user["disabled"] = json!(disabled);
+            user
+        })
+        .collect();
+    Ok(axum::Json(json!({ "users": users, "next": next })).into_response())
+}
+
+/// `POST /admin/users/{username}/{action}`: `disable` (also revokes every
+/// session and token), `enable`, or `revoke-sessions`.
+#[utoipa::path(
+    post, path = "/admin/users/{username}/{action}", tag = "admin", operation_id = "admin_user_action",
+    params(
+        ("username" = String, Path, description = "The user"),
+        ("action" = String, Path, description = "`disable`, `enable` or `revoke-sessions`"),
+    ),
+    responses(
+        (status = 200, description = "Done", body = Object),
+        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found: no such user or action", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_user_action_post(
+    State(sigil): State<Arc<Sigil>>,
+    admin: Admin,
+    Path((username, action)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let now = sigil.clock.now();
+    let store = sigil.store.as_ref();
+    let user = match users::find(store, &username).await {
+        Err(StoreError::NotFound) => return Err(not_found("user", &username)),
+        other => other?,
+    };
+    let (event, body) = match action.as_str() {
+        "disable" | "enable" => {
+            let disabled = action == "disable";
+            let ttl = sigil.config.access_token_ttl;
+            users::set_disabled(store, &user.username, disabled, ttl, now).await?;
+            sigil.revocations_changed(now).await;
+            let event = if disabled {
+                "user.disabled"
+            } else {
+                "user.enabled"
+            };
+            (
+                event,
+                json!({ "username": user.username, "disabled": disabled }),
+            )
+        }
+        "revoke-sessions" => {
+            let revoked = users::revoke_sessions(&sigil, &user.id, now).await?;
+            (
+                "user.sessions_revoked",
+                json!({ "username": user.username, "revoked_sessions": revoked }),
+            )
+        }
+        other => return Err(not_found("user action", other)),
+    };
+    sigil
+        .audit
+        .record(now, &admin.actor(), event, Some(&user.id), body.clone());
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /admin/clients`.
+#[utoipa::path(
+    get, path = "/admin/clients", tag = "admin", operation_id = "admin_clients",
+    responses(
+        (status = 200, description = "`{clients: [...]}`, never with secrets", body = Object),
+        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_clients_get(
+    State(sigil): State<Arc<Sigil>>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let list = clients::list_clients(sigil.store.as_ref()).await?;
+    let rows: Vec<Value> = list.iter().map(clients::Client::summary).collect();
+    Ok(axum::Json(json!({ "clients": rows })).into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientBody {
+    client_id: String,
+    /// A public client has no secret.
+    #[serde(default)]
+    public: bool,
+    /// Default `["password", "refresh_token"]`.
+    grant_types: Option<Vec<String>>,
+    /// Space-separated scopes the client may request.
+    #[serde(default)]
+    scopes: String,
+    /// `RS256` or `EdDSA`; the server default when absent.
+    alg: Option<String>,
+    /// The `aud` of its tokens; the server default when absent.
+    audience: Option<String>,
+}
+
+/// `POST /admin/clients`: the secret of a confidential client is in this
+/// response only.
+#[utoipa::path(
+    post, path = "/admin/clients", tag = "admin", operation_id = "admin_client_create",
+    request_body = NewClientBody,
+    responses(
+        (status = 201, description = "The client, with `client_secret` when confidential (shown once)", body = Object),
+        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+        (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_clients_post(
+    State(sigil): State<Arc<Sigil>>,
+    admin: Admin,
+    ApiJson(body): ApiJson<NewClientBody>,
+) -> Result<Response, ApiError> {
+    let now = sigil.clock.now();
+    let grant_types = body
+        .grant_types
+        .unwrap_or_else(|| vec!["password".into(), "refresh_token".into()])
+        .iter()
+        .map(|g| g.parse::<GrantType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let scopes = Scopes::parse(&body.scopes).map_err(|e| invalid(e.to_string()))?;
+    let alg = body
+        .alg
+        .as_deref()
+        .map(str::parse::<Alg>)
+        .transpose()
+        .map_err(invalid)?;
+    let new = NewClient {
+        id: body.client_id,
+        public: body.public,
+        grant_types,
+        scopes,
+        alg,
+        audience: body.audience,
+        secret: None,
+    };
+    let (client, secret) = clients::create_client(sigil.store.as_ref(), new, now).await?;
+    let mut shown = client.summary();
+    sigil.audit.record(
+        now,
+        &admin.actor(),
+        "client.created",
+        Some(&client.id),
+        shown.clone(),
+    );
+    if let Some(secret) = secret {
+        shown["client_secret"] = json!(secret.expose_secret());
+    }
+    Ok(no_store(
+        (StatusCode::CREATED, axum::Json(shown)).into_response(),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientActionBody {
+    /// For `rotate-secret`: seconds the previous secret keeps working
+    /// (default 86400).
+    overlap_seconds: Option<u64>,
+}
+
+/// `POST /admin/clients/{client_id}/{action}`: `disable`, `enable`, or
+/// `rotate-secret` (the new secret is in this response only).
+#[utoipa::path(
+    post, path = "/admin/clients/{client_id}/{action}", tag = "admin", operation_id = "admin_client_action",
+    params(
+        ("client_id" = String, Path, description = "The client"),
+        ("action" = String, Path, description = "`disable`, `enable` or `rotate-secret`"),
+    ),
+    request_body(content = Option<ClientActionBody>, description = "Only for rotate-secret"),
+    responses(
+        (status = 200, description = "Done", body = Object),
+        (status = 400, description = "invalid_request (e.g. rotating a public client's secret)", body = super::openapi::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+        (status = 404, description = "not_found", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_client_action_post(
+    State(sigil): State<Arc<Sigil>>,
+    admin: Admin,
+    Path((client_id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let options: ClientActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ClientActionBody {
+            overlap_seconds: None,
+        }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| invalid(format!("the body is not valid: {e}")))?
+    };
+    let now = sigil.clock.now();
+    let store = sigil.store.as_ref();
+    if clients::find_client(store, &client_id).await?.is_none() {
+        return Err(not_found("client", &client_id));
+    }
+    let (event, detail, response) = match action.as_str() {
+        "disable" | "enable" => {
+            let disabled = action == "disable";
+            store.set_client_disabled(&client_id, disabled).await?;
+            let event = if disabled {
+                "client.disabled"
+            } else {
+                "client.enabled"
+            };
+            let body = json!({ "client_id": client_id, "disabled": disabled });
+            (event, body.clone(), body)
+        }
+        "rotate-secret" => {
+            let overlap = options
+                .overlap_seconds
+                .unwrap_or(86_400)
+                .min(Duration::from_secs(30 * 86_400).as_secs());
+            let until = now + overlap as i64;
+            let secret: SecretString =
+                clients::rotate_secret(store, &client_id, None, until).await?;
+            let detail = json!({ "client_id": client_id, "previous_secret_valid_until": until });
+            let mut shown = detail.clone();
+            shown["client_secret"] = json!(secret.expose_secret());
+            ("client.secret_rotated", detail, shown)
+        }
+        other => return Err(not_found("client action", other)),
+    };
+    sigil
+        .audit
+        .record(now, &admin.actor(), event, Some(&client_id), detail);
+    Ok(no_store(axum::Json(response).into_response()))
+}
+
+/// Responses that may carry a secret are never cached.
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
