@@ -47,7 +47,9 @@ impl Lockout {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pair: String,
-    account: String,
+    /// `None` for client authentication: locking a client out everywhere
+    /// would hand an attacker an outage of the service behind it.
+    account: Option<String>,
     /// Whether the pair had a counter when checked: only then does a
     /// success need to write.
     pair_counted: bool,
@@ -73,7 +75,18 @@ impl Throttle {
         let from = from.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
         Attempt {
             pair: format!("pair:{from}|{username}"),
-            account: format!("acct:{username}"),
+            account: Some(format!("acct:{username}")),
+            pair_counted: false,
+        }
+    }
+
+    /// The counter of a client authentication with a secret from `from`:
+    /// per address and client only.
+    pub fn client_attempt(&self, from: Option<IpAddr>, client_id: &str) -> Attempt {
+        let from = from.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        Attempt {
+            pair: format!("client:{from}|{client_id}"),
+            account: None,
             pair_counted: false,
         }
     }
@@ -94,7 +107,9 @@ impl Throttle {
         if locked(pair) {
             return Ok(Some(Lockout::Pair));
         }
-        if locked(store.throttle_get(&attempt.account).await?) {
+        if let Some(account) = &attempt.account
+            && locked(store.throttle_get(account).await?)
+        {
             return Ok(Some(Lockout::Account));
         }
         Ok(None)
@@ -115,9 +130,11 @@ impl Throttle {
         let pair = store
             .throttle_fail(&attempt.pair, now, self.rule(c.pair_limit))
             .await?;
-        store
-            .throttle_fail(&attempt.account, now, self.rule(c.account_limit))
-            .await?;
+        if let Some(account) = &attempt.account {
+            store
+                .throttle_fail(account, now, self.rule(c.account_limit))
+                .await?;
+        }
         self.prune_now_and_then(store, now).await;
         Ok(if pair.locked_until > now {
             c.max_delay
@@ -221,6 +238,7 @@ mod tests {
         let a = throttle.attempt(Some([10, 0, 0, 1].into()), "Alice");
         let b = throttle.attempt(Some([10, 0, 0, 2].into()), "alice ");
         assert_eq!(a.account, b.account);
+        assert!(throttle.client_attempt(None, "svc").account.is_none());
         assert_ne!(a.pair, b.pair);
     }
 }

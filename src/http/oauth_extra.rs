@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
-use crate::oauth::{self, OAuthError, Params, authenticate_client};
+use super::observe::ClientAddr;
+use crate::oauth::{self, OAuthError, Params, authenticate_client_throttled};
 use crate::revocation::{KIND_KEY, KIND_SESSION, KIND_TOKEN, KIND_USER};
 use crate::state::Sigil;
 
@@ -36,17 +38,15 @@ fn no_store(body: Value) -> Response {
 )]
 pub async fn revoke_post(
     State(sigil): State<Arc<Sigil>>,
+    client_addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let client = authenticate_client(
-        sigil.store.as_ref(),
-        basic_credentials(&headers)?,
-        &params,
-        sigil.clock.now(),
-    )
-    .await?;
+    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
+    let client =
+        authenticate_client_throttled(&sigil, from, basic_credentials(&headers)?, &params, now)
+            .await?;
     oauth::revoke(&sigil, &client, &params, now).await?;
     Ok(no_store(json!({})))
 }
@@ -65,17 +65,15 @@ pub async fn revoke_post(
 )]
 pub async fn introspect_post(
     State(sigil): State<Arc<Sigil>>,
+    client_addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let client = authenticate_client(
-        sigil.store.as_ref(),
-        basic_credentials(&headers)?,
-        &params,
-        sigil.clock.now(),
-    )
-    .await?;
+    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
+    let client =
+        authenticate_client_throttled(&sigil, from, basic_credentials(&headers)?, &params, now)
+            .await?;
     let body = oauth::introspect(&sigil, &client, &params, now).await?;
     Ok(no_store(body))
 }
@@ -99,6 +97,7 @@ const FEED_PAGE: i64 = 1000;
 )]
 pub async fn revocations_get(
     State(sigil): State<Arc<Sigil>>,
+    client_addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -110,13 +109,9 @@ pub async fn revocations_get(
             "the revocation feed requires HTTP Basic client authentication".into(),
         )
     })?;
-    let client = authenticate_client(
-        sigil.store.as_ref(),
-        Some(basic),
-        &Params::default(),
-        sigil.clock.now(),
-    )
-    .await?;
+    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
+    let client =
+        authenticate_client_throttled(&sigil, from, Some(basic), &Params::default(), now).await?;
     if client.is_public() {
         return Err(OAuthError::InvalidClient(
             "the revocation feed requires a confidential client".into(),

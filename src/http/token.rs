@@ -11,7 +11,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
 use super::observe::ClientAddr;
-use crate::oauth::{self, OAuthError, authenticate_client};
+use crate::oauth::{self, OAuthError, authenticate_client_throttled};
 use crate::state::Sigil;
 
 // RFC 6749 §3.2 / §5.1: form-encoded request, JSON response with
@@ -38,8 +38,8 @@ pub async fn token_post(
     let grant = grant_label(params.get("grant_type"));
     let outcome = async {
         let basic = basic_credentials(&headers)?;
-        let client = authenticate_client(sigil.store.as_ref(), basic, &params, now).await?;
         let from = client_addr.as_ref().map(|Extension(ClientAddr(ip))| *ip);
+        let client = authenticate_client_throttled(&sigil, from, basic, &params, now).await?;
         let issued = oauth::token(&sigil, &client, &params, from, now).await?;
         Ok::<_, OAuthError>((client, issued))
     }

@@ -2,10 +2,13 @@
 //! `client_secret_basic`, `client_secret_post`, or `client_id` alone for a
 //! public client. Exactly one method per request (§2.3.1).
 
+use std::net::IpAddr;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{OAuthError, Params};
 use crate::clients::{Client, find_client};
+use crate::state::Sigil;
 use crate::store::Store;
 
 /// Credentials from the `Authorization: Basic` header, already URL-decoded.
@@ -15,6 +18,50 @@ pub struct BasicCredentials {
     /// The secret as sent, when URL-decoding changed it (a client that did
     /// not form-encode, as many libraries do not).
     pub raw_secret: Option<SecretString>,
+}
+
+/// [`authenticate_client`], with the guessing of client secrets throttled
+/// per address and client (`crate::throttle`): failures are delayed and,
+/// past the limit, the pair is locked out; every refusal reads the same.
+pub async fn authenticate_client_throttled(
+    sigil: &Sigil,
+    from: Option<IpAddr>,
+    basic: Option<BasicCredentials>,
+    params: &Params,
+    now: i64,
+) -> Result<Client, OAuthError> {
+    let store = sigil.store.as_ref();
+    let has_secret = basic.is_some() || params.get("client_secret").is_some();
+    let presented = basic
+        .as_ref()
+        .map(|b| b.client_id.clone())
+        .or_else(|| params.get("client_id").map(str::to_string));
+    let Some(client_id) = presented.filter(|_| has_secret) else {
+        return authenticate_client(store, basic, params, now).await;
+    };
+    let mut attempt = sigil.throttle.client_attempt(from, &client_id);
+    let lockout = sigil.throttle.lockout(store, &mut attempt, now).await?;
+    match (
+        authenticate_client(store, basic, params, now).await,
+        lockout,
+    ) {
+        (Ok(client), None) => {
+            sigil.throttle.succeeded(store, &attempt).await?;
+            Ok(client)
+        }
+        (Ok(_) | Err(OAuthError::InvalidClient(_)), _) => {
+            let delay = sigil.throttle.failed(store, &attempt, now).await?;
+            if lockout.is_some() {
+                metrics::counter!(crate::metrics::LOGIN_THROTTLED, "scope" => "client")
+                    .increment(1);
+            }
+            tokio::time::sleep(delay).await;
+            Err(OAuthError::InvalidClient(
+                "client authentication failed".into(),
+            ))
+        }
+        (Err(other), _) => Err(other),
+    }
 }
 
 /// Authenticates the client of a request from its Basic header (if any) and

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-pub use client_auth::{BasicCredentials, authenticate_client};
+pub use client_auth::{BasicCredentials, authenticate_client, authenticate_client_throttled};
 pub use error::OAuthError;
 pub use introspect::introspect;
 pub use issue::issue_access_token;

@@ -34,6 +34,7 @@ on_both!(
     a_successful_login_clears_its_addresses_failures,
     counters_are_shared_by_every_node_on_one_database,
     registrations_per_address_are_limited_with_a_retry_after,
+    guessing_a_client_secret_is_throttled_per_address_and_client_only,
 );
 
 const LOCKOUT_SECS: i64 = 300;
@@ -328,4 +329,46 @@ async fn unknown_wrong_disabled_and_locked_logins_take_the_same_time() {
             "{what}: median {m:.1} ms vs wrong password {reference:.1} ms ({medians:?})"
         );
     }
+}
+
+async fn guessing_a_client_secret_is_throttled_per_address_and_client_only(backend: Backend) {
+    use sigil::clients::GrantType;
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let svc = app
+        .client("svc", false, &[GrantType::ClientCredentials], "read", None)
+        .await;
+    let secret = svc.secret.clone().unwrap();
+    let grant = |from: &'static str, secret: String| {
+        app.post("/oauth/token")
+            .header("x-forwarded-for", from)
+            .basic_auth("svc", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let wrong = grant("203.0.113.5", "sigil_cs_guess".into()).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong = json(wrong).await;
+    for _ in 1..4 {
+        grant("203.0.113.5", "sigil_cs_guess".into()).await.unwrap();
+    }
+    // The guesser's address is locked out, even with the right secret,
+    // and is told nothing more than for a wrong one...
+    let locked = grant("203.0.113.5", secret.clone()).await.unwrap();
+    assert_eq!(locked.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(locked).await, wrong);
+    // ... while the service itself, elsewhere, is not: no outage by lockout.
+    assert_eq!(
+        grant("198.51.100.7", secret.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.clock.advance(LOCKOUT_SECS + 1);
+    assert_eq!(
+        grant("203.0.113.5", secret).await.unwrap().status(),
+        StatusCode::OK
+    );
 }
