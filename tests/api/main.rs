@@ -14,6 +14,7 @@ mod keys;
 mod multi_node;
 mod observability;
 mod openapi;
+mod properties;
 mod refresh;
 mod registration;
 mod revocation;
