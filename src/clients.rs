@@ -187,11 +187,15 @@ pub enum ClientError {
 
 /// Gives a confidential client a new secret (generated, or as given); the
 /// old one keeps working until `previous_until`. Returns the new secret.
+/// While an earlier rotation's overlap lasts, a second rotation would end
+/// it for the secret deployments may still use, so it needs `force`.
 pub async fn rotate_secret(
     store: &dyn Store,
     id: &str,
     given: Option<SecretString>,
     previous_until: i64,
+    now: i64,
+    force: bool,
 ) -> Result<SecretString, ClientError> {
     let client = find_client(store, id)
         .await?
@@ -199,6 +203,16 @@ pub async fn rotate_secret(
     if client.is_public() {
         return Err(ClientError::Invalid(format!(
             "{id:?} is a public client: it has no secret"
+        )));
+    }
+    if let Some((_, until)) = client.previous_secret
+        && until > now
+        && !force
+    {
+        return Err(ClientError::Invalid(format!(
+            "the secret replaced by the last rotation still works for {}s; rotating again \
+             would end it now: wait, or force it",
+            until - now
         )));
     }
     let secret = checked_or_generated(given)?;

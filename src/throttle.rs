@@ -12,8 +12,11 @@
 //! counted like known ones, so the throttle is no enumeration oracle.
 //!
 //! Counters live in the database (`Store::throttle_*`): every node on one
-//! Postgres shares them, and a restart does not lift a lockout. Their write
-//! rate is bounded by the password hashing that precedes every write.
+//! Postgres shares them, and a restart does not lift a lockout. Only
+//! well-formed usernames and existing clients are counted, so the keys an
+//! attacker can create are bounded by the accounts that exist; a login
+//! failure is counted only after a password hash. IPv6 addresses count by
+//! their /64 prefix, the block one host usually holds.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -68,11 +71,11 @@ impl Throttle {
         }
     }
 
-    /// The counters of a login as `username` from `from` (the client's
-    /// address; `None` when unknown, which shares one pair per account).
+    /// The counters of a login as `username` (already parsed, so bounded
+    /// and normalised) from `from` (the client's address; `None` when
+    /// unknown, which shares one pair per account).
     pub fn attempt(&self, from: Option<IpAddr>, username: &str) -> Attempt {
-        let username = username.trim().to_lowercase();
-        let from = from.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        let from = address_key(from);
         Attempt {
             pair: format!("pair:{from}|{username}"),
             account: Some(format!("acct:{username}")),
@@ -83,7 +86,7 @@ impl Throttle {
     /// The counter of a client authentication with a secret from `from`:
     /// per address and client only.
     pub fn client_attempt(&self, from: Option<IpAddr>, client_id: &str) -> Attempt {
-        let from = from.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        let from = address_key(from);
         Attempt {
             pair: format!("client:{from}|{client_id}"),
             account: None,
@@ -130,6 +133,11 @@ impl Throttle {
         let pair = store
             .throttle_fail(&attempt.pair, now, self.rule(c.pair_limit))
             .await?;
+        // A locked pair counts for nothing more, not even against the
+        // account: one address cannot lock an account out by itself.
+        let Some(pair) = pair else {
+            return Ok(c.max_delay);
+        };
         if let Some(account) = &attempt.account {
             store
                 .throttle_fail(account, now, self.rule(c.account_limit))
@@ -164,7 +172,7 @@ impl Throttle {
         let Some(from) = from.filter(|_| self.config.enabled && limit > 0) else {
             return Ok(Ok(()));
         };
-        let key = format!("reg:{from}");
+        let key = format!("reg:{}", address_key(Some(from)));
         if let Some(record) = store.throttle_get(&key).await?
             && record.locked_until > now
         {
@@ -176,11 +184,10 @@ impl Throttle {
             limit: i64::from(limit) + 1,
             lockout: window,
         };
-        let record = store.throttle_fail(&key, now, rule).await?;
-        Ok(if record.locked_until > now {
-            Err(record.locked_until - now)
-        } else {
-            Ok(())
+        Ok(match store.throttle_fail(&key, now, rule).await? {
+            None => Err(window),
+            Some(record) if record.locked_until > now => Err(record.locked_until - now),
+            Some(_) => Ok(()),
         })
     }
 
@@ -219,6 +226,20 @@ impl Throttle {
     }
 }
 
+/// An address as a throttling key: IPv4 whole, IPv6 by its /64 prefix
+/// (IPv4-mapped IPv6 as IPv4).
+fn address_key(from: Option<IpAddr>) -> String {
+    match from.map(|ip| ip.to_canonical()) {
+        None => "unknown".into(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,12 +254,23 @@ mod tests {
     }
 
     #[test]
-    fn usernames_are_counted_case_insensitively_per_address() {
+    fn one_account_from_two_addresses_shares_the_account_not_the_pair() {
         let throttle = Throttle::new(ThrottleConfig::default());
-        let a = throttle.attempt(Some([10, 0, 0, 1].into()), "Alice");
-        let b = throttle.attempt(Some([10, 0, 0, 2].into()), "alice ");
+        let a = throttle.attempt(Some([10, 0, 0, 1].into()), "alice");
+        let b = throttle.attempt(Some([10, 0, 0, 2].into()), "alice");
         assert_eq!(a.account, b.account);
-        assert!(throttle.client_attempt(None, "svc").account.is_none());
         assert_ne!(a.pair, b.pair);
+        assert!(throttle.client_attempt(None, "svc").account.is_none());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(Some(a)), address_key(Some(b)));
+        assert_ne!(address_key(Some(a)), address_key(Some(c)));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(Some(mapped)), "192.0.2.7");
     }
 }

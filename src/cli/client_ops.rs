@@ -14,22 +14,16 @@ pub(super) async fn rotate_secret(
     client_id: &str,
     overlap: Duration,
     given: Option<SecretString>,
+    force: bool,
 ) -> anyhow::Result<()> {
     let store = store::connect(&config.database_url, 2).await?;
     let now = SystemClock.now();
     let until = now + overlap.as_secs() as i64;
     let generated = given.is_none();
-    let secret = clients::rotate_secret(store.as_ref(), client_id, given, until).await?;
-    let detail = serde_json::json!({ "previous_secret_valid_until": until });
-    store
-        .insert_audit(
-            now,
-            "cli",
-            "client.secret_rotated",
-            Some(client_id),
-            &detail.to_string(),
-        )
-        .await?;
+    let secret =
+        clients::rotate_secret(store.as_ref(), client_id, given, until, now, force).await?;
+    // The new secret is printed before anything else can fail: it is the
+    // only copy.
     if generated {
         println!("client_secret: {}", secret.expose_secret());
         eprintln!("Store the secret now: Sigil keeps only its hash and cannot show it again.");
@@ -41,6 +35,19 @@ pub(super) async fn rotate_secret(
         super::keys::time(until),
         overlap.as_secs()
     );
+    let detail = serde_json::json!({ "previous_secret_valid_until": until });
+    if let Err(e) = store
+        .insert_audit(
+            now,
+            "cli",
+            "client.secret_rotated",
+            Some(client_id),
+            &detail.to_string(),
+        )
+        .await
+    {
+        eprintln!("warning: the rotation is done but its audit event was not stored: {e}");
+    }
     Ok(())
 }
 

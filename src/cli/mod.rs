@@ -111,6 +111,10 @@ enum ClientsCommand {
         overlap: std::time::Duration,
         #[arg(long)]
         secret_stdin: bool,
+        /// Rotate even while the previous rotation's overlap lasts (the
+        /// secret it replaced stops working at once).
+        #[arg(long)]
+        force: bool,
     },
     /// Refuse the client's authentication from now on (its access tokens
     /// already issued run until they expire; its refresh tokens stop working).
@@ -227,11 +231,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             client_id,
             overlap,
             secret_stdin,
+            force,
         }) => {
             let given = secret_stdin
                 .then(|| read_stdin_secret("client secret"))
                 .transpose()?;
-            client_ops::rotate_secret(config, &client_id, overlap, given).await
+            client_ops::rotate_secret(config, &client_id, overlap, given, force).await
         }
         Command::Clients(ClientsCommand::Disable { client_id }) => {
             client_ops::set_disabled(config, &client_id, true).await

@@ -251,6 +251,10 @@ pub struct ClientActionBody {
     /// For `rotate-secret`: seconds the previous secret keeps working
     /// (default 86400).
     overlap_seconds: Option<u64>,
+    /// For `rotate-secret`: rotate even while the previous rotation's
+    /// overlap lasts (the secret it replaced stops working at once).
+    #[serde(default)]
+    force: bool,
 }
 
 /// `POST /admin/clients/{client_id}/{action}`: `disable`, `enable`, or
@@ -279,6 +283,7 @@ pub async fn admin_client_action_post(
     let options: ClientActionBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClientActionBody {
             overlap_seconds: None,
+            force: false,
         }
     } else {
         serde_json::from_slice(&body).map_err(|e| invalid(format!("the body is not valid: {e}")))?
@@ -307,7 +312,7 @@ pub async fn admin_client_action_post(
                 .min(Duration::from_secs(30 * 86_400).as_secs());
             let until = now + overlap as i64;
             let secret: SecretString =
-                clients::rotate_secret(store, &client_id, None, until).await?;
+                clients::rotate_secret(store, &client_id, None, until, now, options.force).await?;
             let detail = json!({ "client_id": client_id, "previous_secret_valid_until": until });
             let mut shown = detail.clone();
             shown["client_secret"] = json!(secret.expose_secret());

@@ -50,7 +50,13 @@ pub async fn authenticate_client_throttled(
             Ok(client)
         }
         (Ok(_) | Err(OAuthError::InvalidClient(_)), _) => {
-            let delay = sigil.throttle.failed(store, &attempt, now).await?;
+            // Only a client that exists has a secret to guess; counting
+            // made-up ids would only fill the counter table.
+            let delay = if find_client(store, &client_id).await?.is_some() {
+                sigil.throttle.failed(store, &attempt, now).await?
+            } else {
+                std::time::Duration::ZERO
+            };
             if lockout.is_some() {
                 metrics::counter!(crate::metrics::LOGIN_THROTTLED, "scope" => "client")
                     .increment(1);

@@ -26,15 +26,21 @@ pub async fn password_grant(
     let username = params.require("username")?;
     let password = SecretString::from(params.require("password")?.to_string());
     let scope = requested_scope(client, params)?;
-    let mut attempt = sigil.throttle.attempt(from, username);
-    let lockout = sigil
-        .throttle
-        .lockout(sigil.store.as_ref(), &mut attempt, now)
-        .await?;
+    let store = sigil.store.as_ref();
+    // A name that cannot be a username is never counted (it could not be
+    // anyone's account); it still costs a hash like any other failure.
+    let parsed = Username::parse(username).ok();
+    let mut attempt = parsed
+        .as_ref()
+        .map(|name| sigil.throttle.attempt(from, name.as_str()));
+    let mut lockout = match attempt.as_mut() {
+        Some(attempt) => sigil.throttle.lockout(store, attempt, now).await?,
+        None => None,
+    };
 
-    let user = match Username::parse(username) {
-        Ok(username) => sigil.store.user_by_username(username.as_str()).await?,
-        Err(_) => None,
+    let user = match &parsed {
+        Some(username) => store.user_by_username(username.as_str()).await?,
+        None => None,
     };
     let matched = sigil
         .passwords
@@ -46,15 +52,21 @@ pub async fn password_grant(
             ),
             other => OAuthError::ServerError(other.to_string()),
         })?;
+    let valid = matched && lockout.is_none() && user.as_ref().is_some_and(|u| !u.disabled);
+    // Concurrent guesses all pass the first check before any of them is
+    // counted: a right one is let in only if no lockout began meanwhile.
+    if valid && let Some(attempt) = attempt.as_mut() {
+        lockout = sigil.throttle.lockout(store, attempt, now).await?;
+    }
     let user = match user {
-        Some(user) if matched && !user.disabled && lockout.is_none() => user,
+        Some(user) if valid && lockout.is_none() => user,
         _ => {
             // A locked-out attempt goes the same way as a wrong password:
             // counted, delayed alike, answered alike (see crate::throttle).
-            let delay = sigil
-                .throttle
-                .failed(sigil.store.as_ref(), &attempt, now)
-                .await?;
+            let delay = match &attempt {
+                Some(attempt) => sigil.throttle.failed(store, attempt, now).await?,
+                None => std::time::Duration::ZERO,
+            };
             if let Some(lockout) = lockout {
                 metrics::counter!(crate::metrics::LOGIN_THROTTLED, "scope" => lockout.as_str())
                     .increment(1);
@@ -73,10 +85,9 @@ pub async fn password_grant(
             ));
         }
     };
-    sigil
-        .throttle
-        .succeeded(sigil.store.as_ref(), &attempt)
-        .await?;
+    if let Some(attempt) = &attempt {
+        sigil.throttle.succeeded(store, attempt).await?;
+    }
 
     let (session, refresh_token) = if client.allows(GrantType::RefreshToken) {
         let (family_id, token) = start_session(sigil, &user.id, client, &scope, now).await?;

@@ -310,14 +310,15 @@ pub trait Store: Send + Sync + 'static {
     async fn throttle_get(&self, key: &str) -> StoreResult<Option<ThrottleRecord>>;
     /// Counts one failed login against `key`, atomically: a window older
     /// than `rule.window` starts afresh; reaching `rule.limit` failures
-    /// locks the key until `now + rule.lockout` and resets its count;
-    /// failures while locked are not counted (nor extend the lockout).
+    /// locks the key until `now + rule.lockout` and resets its count.
+    /// `None` when the key is locked: then nothing is counted (nor is the
+    /// lockout extended).
     async fn throttle_fail(
         &self,
         key: &str,
         now: i64,
         rule: ThrottleRule,
-    ) -> StoreResult<ThrottleRecord>;
+    ) -> StoreResult<Option<ThrottleRecord>>;
     /// Forgets a key's failures (after a successful login).
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
     /// Deletes counters whose window started before `window_before` and

@@ -390,7 +390,7 @@ impl Store for SqliteStore {
         key: &str,
         now: i64,
         rule: ThrottleRule,
-    ) -> StoreResult<ThrottleRecord> {
+    ) -> StoreResult<Option<ThrottleRecord>> {
         // One statement, so concurrent failures on any node are all counted.
         Ok(sqlx::query_as(THROTTLE_FAIL)
             .bind(key)
@@ -398,7 +398,7 @@ impl Store for SqliteStore {
             .bind(rule.window)
             .bind(rule.limit)
             .bind(rule.lockout)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?)
     }
 
@@ -627,4 +627,5 @@ ON CONFLICT (key) DO UPDATE SET \
         WHEN (CASE WHEN login_throttle.window_start <= ?2 - ?3 THEN 1 ELSE login_throttle.failures + 1 END) >= ?4 THEN ?2 + ?5 \
         ELSE login_throttle.locked_until \
     END \
+WHERE login_throttle.locked_until <= ?2 \
 RETURNING failures, window_start, locked_until";

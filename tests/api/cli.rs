@@ -497,7 +497,16 @@ async fn a_rotated_client_secret_overlaps_then_expires_and_a_disabled_client_is_
     assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
 
     // A generated secret is printed once; a public client has none to rotate.
-    let printed = cli(&["clients", "rotate-secret", "svc"], None);
+    // The CLI's clock is the real one: the first rotation's overlap still
+    // runs, so another rotation needs --force.
+    let mut command = sigil(app.dir.path());
+    command
+        .args(["clients", "rotate-secret", "svc"])
+        .env("SIGIL_DATABASE_URL", &app.database_url);
+    let refused = run(command, None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("still works"));
+    let printed = cli(&["clients", "rotate-secret", "svc", "--force"], None);
     assert!(printed.contains("client_secret: sigil_cs_"), "{printed}");
     cli(&["clients", "create", "spa", "--public"], None);
     let mut command = sigil(app.dir.path());
