@@ -1,5 +1,7 @@
 //! Tokens an attacker might present, each refused at `/users/me` with an
-//! RFC 6750 `invalid_token` challenge (RFC 8725 §2, §3).
+//! RFC 6750 `invalid_token` challenge and reported inactive by
+//! introspection (RFC 8725 §2, §3). sigil-verify's own suite is in
+//! verifier/tests/e2e/tokens.rs.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -58,6 +60,19 @@ async fn forged_tampered_and_misdirected_tokens_are_all_refused() {
         })
         .unwrap();
 
+    let ed_x = jwks
+        .find(&ed.kid)
+        .map(|k| {
+            serde_json::to_value(k).unwrap()["x"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .unwrap();
+    let refresh_token = app.login(&client, "alice").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let hs_input = format!("{}.{p}", part(&header("HS256", &rsa.kid)));
     let mut tampered_claims = claims.clone();
     tampered_claims["sub"] = json!("someone-else");
@@ -174,6 +189,48 @@ async fn forged_tampered_and_misdirected_tokens_are_all_refused() {
             forge(&header("RS256", &"k".repeat(6000)), &claims, Some(rsa)),
         ),
         ("not a JWT", "not-a-jwt".to_string()),
+        (
+            "alg None",
+            forge(
+                &json!({"alg": "None", "kid": rsa.kid, "typ": "at+jwt"}),
+                &claims,
+                None,
+            ),
+        ),
+        (
+            "alg NONE",
+            forge(
+                &json!({"alg": "NONE", "kid": rsa.kid, "typ": "at+jwt"}),
+                &claims,
+                None,
+            ),
+        ),
+        (
+            "alg nOnE",
+            forge(
+                &json!({"alg": "nOnE", "kid": rsa.kid, "typ": "at+jwt"}),
+                &claims,
+                None,
+            ),
+        ),
+        ("HS256 keyed with the Ed25519 public key", {
+            let input = format!("{}.{p}", part(&header("HS256", &ed.kid)));
+            format!("{input}.{}", hs256(&input, ed_x.as_bytes()))
+        }),
+        (
+            "EdDSA kid with RS256 alg",
+            forge(&header("RS256", &ed.kid), &claims, Some(rsa)),
+        ),
+        ("empty kid", forge(&header("RS256", ""), &claims, Some(rsa))),
+        (
+            "x5u",
+            forge(
+                &json!({"alg": "RS256", "kid": rsa.kid, "typ": "at+jwt", "x5u": "http://evil.example/cert.pem"}),
+                &claims,
+                Some(rsa),
+            ),
+        ),
+        ("a refresh token as a bearer", refresh_token.clone()),
         ("four parts", format!("{genuine}.extra")),
     ];
     assert_eq!(
@@ -181,6 +238,22 @@ async fn forged_tampered_and_misdirected_tokens_are_all_refused() {
         StatusCode::OK,
         "the genuine token works"
     );
+    // Introspection answers for any audience of this issuer (RFC 7662: the
+    // resource server checks `aud` itself), so a genuine token for another
+    // audience is active there, as is the client's own refresh token
+    // (`token_type: refresh_token`); every forgery is not.
+    let genuine_elsewhere = ["wrong audience", "a refresh token as a bearer"];
+    for (name, token) in cases
+        .iter()
+        .filter(|(name, _)| !genuine_elsewhere.contains(name))
+    {
+        let introspected = app.introspect(&client, token).await;
+        assert_eq!(
+            introspected,
+            json!({"active": false}),
+            "introspection of {name}"
+        );
+    }
     for (name, token) in cases {
         let response = app.me(&token).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
