@@ -344,7 +344,8 @@ async fn key_commands_show_dry_run_rotate_refuse_and_audit() {
         .to_string();
     let refused = cli(&["keys", "retire", &rsa]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("only RS256 signing key"));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("only RS256 signing key"), "{why}");
 
     let table = cli(&["keys", "list"]);
     let text = String::from_utf8_lossy(&table.stdout);
