@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -71,8 +72,9 @@ pub struct Page {
 pub async fn admin_users_get(
     State(sigil): State<Arc<Sigil>>,
     _admin: Admin,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(page) = page.map_err(|e| invalid(format!("bad query: {}", e.body_text())))?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let records = sigil
         .store

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
 use super::observe::ClientAddr;
+use crate::clients::Client;
 use crate::oauth::{self, OAuthError, Params, authenticate_client_throttled};
 use crate::revocation::{KIND_KEY, KIND_SESSION, KIND_TOKEN, KIND_USER};
 use crate::state::Sigil;
@@ -43,12 +44,25 @@ pub async fn revoke_post(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    let client =
-        authenticate_client_throttled(&sigil, from, basic_credentials(&headers)?, &params, now)
-            .await?;
+    let client = form_client(&sigil, client_addr, &headers, &params, now).await?;
     oauth::revoke(&sigil, &client, &params, now).await?;
     Ok(no_store(json!({})))
+}
+
+/// The client of a form-encoded request (Basic or form credentials),
+/// with secret guessing throttled per client address.
+async fn form_client(
+    sigil: &Sigil,
+    client_addr: Option<Extension<ClientAddr>>,
+    headers: &HeaderMap,
+    params: &Params,
+    now: i64,
+) -> Result<Client, ApiError> {
+    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
+    Ok(
+        authenticate_client_throttled(sigil, from, basic_credentials(headers)?, params, now)
+            .await?,
+    )
 }
 
 // RFC 7662 §2: POST /oauth/introspect, client-authenticated, form-encoded;
@@ -70,10 +84,7 @@ pub async fn introspect_post(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    let client =
-        authenticate_client_throttled(&sigil, from, basic_credentials(&headers)?, &params, now)
-            .await?;
+    let client = form_client(&sigil, client_addr, &headers, &params, now).await?;
     let body = oauth::introspect(&sigil, &client, &params, now).await?;
     Ok(no_store(body))
 }

@@ -143,6 +143,11 @@ async fn users_are_listed_in_pages_disabled_enabled_and_logged_out(app: TestApp)
     .await;
     assert_eq!(names(&second), ["carol"]);
     assert!(second["next"].is_null());
+    let (status, bad) = call(&app, Method::GET, "/admin/users?limit=many", &admin, None).await;
+    assert_eq!(
+        (status, bad["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_request"))
+    );
 
     let web = app.confidential_client("web").await;
     let session = app.login(&web, "alice").await;
