@@ -25,6 +25,7 @@ pub const ARGON2_QUEUE: &str = "sigil_argon2_queue_depth";
 pub const DB_POOL: &str = "sigil_db_pool_connections";
 pub const DENYLIST: &str = "sigil_denylist_entries";
 pub const AUDIT_DROPPED: &str = "sigil_audit_dropped_total";
+pub const DATABASE_UP: &str = "sigil_database_up";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -82,10 +83,19 @@ fn describe() {
     describe_gauge!(ARGON2_QUEUE, "Password hashes waiting for a hashing slot");
     describe_gauge!(DB_POOL, "Database pool connections by state");
     describe_gauge!(DENYLIST, "Deny-list entries held in memory");
+    describe_gauge!(
+        DATABASE_UP,
+        "1 while the database health probe succeeds, 0 while requests needing it get 503 (Postgres)"
+    );
     describe_counter!(
         AUDIT_DROPPED,
         "Audit events dropped because the audit queue was full"
     );
+}
+
+/// Records the Postgres health probe's verdict.
+pub fn database_up(up: bool) {
+    metrics::gauge!(DATABASE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 /// Sets the state gauges from `sigil` and renders the exposition text.

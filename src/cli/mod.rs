@@ -151,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
-            store::connect(&config.database_url, 1).await?;
+            store::connect(&config.database_url, &store::PoolSettings::migrate()).await?;
             println!("database is up to date");
             Ok(())
         }
@@ -162,7 +162,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => create_user(config, username, email).await,
         Command::Users(UsersCommand::SetPassword { username, .. }) => {
             let password = read_stdin_secret("password")?;
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             let passwords = Passwords::new(&config.argon2, &config.password)?;
             let ttl = config.access_token_ttl;
             users::set_password(
@@ -180,7 +181,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(UsersCommand::Disable { username }) => {
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             users::set_disabled(
                 store.as_ref(),
                 &username,
@@ -194,7 +196,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(UsersCommand::Enable { username }) => {
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             users::set_disabled(
                 store.as_ref(),
                 &username,
@@ -208,7 +211,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(UsersCommand::RevokeSessions { username }) => {
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             let user = users::find(store.as_ref(), &username)
                 .await
                 .map_err(|e| user_error(e.into()))?;
@@ -268,7 +272,7 @@ fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
 
 async fn create_user(config: Config, username: String, email: String) -> anyhow::Result<()> {
     let password = read_stdin_secret("password")?;
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let passwords = Passwords::new(&config.argon2, &config.password)?;
     let registration = Registration {
         username,
@@ -332,7 +336,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         None
     };
     let generated = secret.is_none();
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let new = NewClient {
         id: args.client_id,
         public: args.public,
@@ -368,7 +372,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
 }
 
 async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let clients = clients::list_clients(store.as_ref()).await?;
     if json {
         let rows: Vec<_> = clients.iter().map(clients::Client::summary).collect();
@@ -398,7 +402,7 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
 }
 
 async fn audit_tail(config: Config, limit: i64, json: bool, follow: bool) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let mut last = 0;
     for e in store.recent_audit(limit.clamp(1, 10_000)).await? {
         last = e.id;
