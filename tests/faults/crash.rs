@@ -163,6 +163,11 @@ async fn verify(node: &Node, ledger: &Shared) -> String {
             .await;
         }
     }
+    // The checks above must not have been vacuous.
+    assert!(
+        live > 0 && spent > 0 && !l.revoked_access.is_empty(),
+        "{live} live sessions, {spent} spent tokens"
+    );
     let mut latencies = l.latencies.clone();
     format!(
         "{} answered ({} cut by kills, {} 503), {} registrations, {} sessions ({live} live, {revoked} revoked, {} in doubt), \

@@ -25,8 +25,10 @@ pub struct Ledger {
     pub answered: usize,
     pub unavailable: usize,
     pub server_errors: Vec<String>,
-    /// Requests cut off (connection refused or reset).
+    /// Requests cut off after they were sent (reset, no complete answer).
     pub cut: usize,
+    /// Requests refused at connect (the node was down): never processed.
+    pub not_sent: usize,
     /// Refreshes of a live, undoubted chain refused as invalid: a refresh
     /// token that should work did not.
     pub lost_rotations: Vec<String>,
@@ -131,12 +133,9 @@ async fn one(node: &Api, ledger: &Shared, name: &str, n: u64) {
             let password = format!("pw-{name}-secret");
             let started = Instant::now();
             let result = node.register(name, &password).await;
-            if book(ledger, result.as_ref().map(|r| r.status()).ok(), started) == Some(201) {
-                ledger
-                    .lock()
-                    .unwrap()
-                    .users
-                    .push((name.to_string(), password));
+            if book(ledger, &result, started) == Outcome::Answered(201) {
+                let mut l = ledger.lock().unwrap();
+                l.users.push((name.to_string(), password));
             }
         }
         Op::Login => {
@@ -149,7 +148,7 @@ async fn one(node: &Api, ledger: &Shared, name: &str, n: u64) {
             };
             let started = Instant::now();
             let result = node.login(&user.0, &user.1).await;
-            if let Some(body) = ok_json(ledger, result, started).await {
+            if let (_, Some(body)) = ok_json(ledger, result, started).await {
                 ledger.lock().unwrap().chains.push(Chain {
                     tokens: vec![field(&body, "refresh_token")],
                     access: field(&body, "access_token"),
@@ -165,17 +164,17 @@ async fn one(node: &Api, ledger: &Shared, name: &str, n: u64) {
             };
             let started = Instant::now();
             let result = node.refresh(&token).await;
-            let status = result.as_ref().map(|r| r.status()).ok();
-            let body = ok_json(ledger, result, started).await;
+            let (outcome, body) = ok_json(ledger, result, started).await;
             let mut l = ledger.lock().unwrap();
             let chain = &mut l.chains[i];
             chain.busy = false;
-            match (status, body) {
+            match (outcome, body) {
                 (_, Some(body)) => {
                     chain.tokens.push(field(&body, "refresh_token"));
                     chain.access = field(&body, "access_token");
                 }
-                (Some(StatusCode::BAD_REQUEST), None) => {
+                (Outcome::NotSent, None) => {}
+                (Outcome::Answered(400), None) => {
                     let note = format!("chain {i}: refresh token {} refused", chain.tokens.len());
                     l.lost_rotations.push(note);
                 }
@@ -190,10 +189,10 @@ async fn one(node: &Api, ledger: &Shared, name: &str, n: u64) {
             let access = ledger.lock().unwrap().chains[i].access.clone();
             let started = Instant::now();
             let result = node.revoke(&access).await;
-            let status = book(ledger, result.as_ref().map(|r| r.status()).ok(), started);
+            let outcome = book(ledger, &result, started);
             let mut l = ledger.lock().unwrap();
             l.chains[i].busy = false;
-            if status == Some(200) {
+            if outcome == Outcome::Answered(200) {
                 l.revoked_access.push(access);
             }
         }
@@ -203,14 +202,14 @@ async fn one(node: &Api, ledger: &Shared, name: &str, n: u64) {
             };
             let started = Instant::now();
             let result = node.revoke(&token).await;
-            let status = book(ledger, result.as_ref().map(|r| r.status()).ok(), started);
+            let outcome = book(ledger, &result, started);
             let mut l = ledger.lock().unwrap();
             let chain = &mut l.chains[i];
             chain.busy = false;
-            match status {
-                Some(200) => chain.revoked = true,
-                Some(_) => {}
-                None => chain.in_doubt = true,
+            match outcome {
+                Outcome::Answered(200) => chain.revoked = true,
+                Outcome::Cut => chain.in_doubt = true,
+                _ => {}
             }
         }
     }
@@ -232,56 +231,75 @@ fn take_chain(ledger: &Shared, n: u64) -> Option<(usize, String)> {
     None
 }
 
-/// Books an answer (or its absence); returns the status code if answered.
-fn book(ledger: &Shared, status: Option<StatusCode>, started: Instant) -> Option<u16> {
+/// What became of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The connection was refused: the server never saw it (the node is
+    /// down between a kill and its restart).
+    NotSent,
+    /// Sent, but no complete answer: it may or may not have taken effect.
+    Cut,
+    Answered(u16),
+}
+
+/// Books a request's outcome in the ledger.
+fn book(ledger: &Shared, result: &reqwest::Result<reqwest::Response>, started: Instant) -> Outcome {
+    let outcome = match result {
+        Ok(response) => Outcome::Answered(response.status().as_u16()),
+        Err(e) if e.is_connect() => Outcome::NotSent,
+        Err(_) => Outcome::Cut,
+    };
+    record(ledger, outcome, started);
+    outcome
+}
+
+fn record(ledger: &Shared, outcome: Outcome, started: Instant) {
     let mut l = ledger.lock().unwrap();
-    match status {
-        Some(s) => {
+    match outcome {
+        Outcome::Answered(status) => {
             l.answered += 1;
             l.latencies.push(started.elapsed());
-            if s == StatusCode::SERVICE_UNAVAILABLE {
+            if status == 503 {
                 l.unavailable += 1;
-            } else if s.is_server_error() {
-                l.server_errors.push(s.to_string());
+            } else if status >= 500 {
+                l.server_errors.push(status.to_string());
             }
-            Some(s.as_u16())
         }
-        None => {
-            l.cut += 1;
-            None
-        }
+        Outcome::Cut => l.cut += 1,
+        Outcome::NotSent => l.not_sent += 1,
     }
 }
 
+/// Books the request and, for a 200 whose JSON body arrived whole, returns
+/// the body. A crash between the headers and the body leaves the request
+/// cut, like no answer at all.
 async fn ok_json(
     ledger: &Shared,
     result: reqwest::Result<reqwest::Response>,
     started: Instant,
-) -> Option<Value> {
+) -> (Outcome, Option<Value>) {
     let response = match result {
-        Ok(r) => r,
-        Err(_) => {
-            book(ledger, None, started);
-            return None;
+        Ok(response) => response,
+        Err(e) => {
+            let outcome = if e.is_connect() {
+                Outcome::NotSent
+            } else {
+                Outcome::Cut
+            };
+            record(ledger, outcome, started);
+            return (outcome, None);
         }
     };
     let status = response.status();
-    // The body is part of the answer: a crash between the headers and the
-    // body leaves the request in doubt, like no answer at all.
     let body = response.json::<Value>().await.ok();
-    match (status, body) {
-        (StatusCode::OK, Some(body)) => {
-            book(ledger, Some(status), started);
-            Some(body)
-        }
-        (StatusCode::OK, None) => {
-            book(ledger, None, started);
-            None
-        }
-        _ => {
-            book(ledger, Some(status), started);
-            None
-        }
+    let outcome = match (status, &body) {
+        (StatusCode::OK, None) => Outcome::Cut,
+        _ => Outcome::Answered(status.as_u16()),
+    };
+    record(ledger, outcome, started);
+    match (status, outcome) {
+        (StatusCode::OK, Outcome::Answered(_)) => (outcome, body),
+        _ => (outcome, None),
     }
 }
 

@@ -82,14 +82,12 @@ async fn a_node_killed_mid_rotation_leaves_one_consistent_schedule_that_the_othe
         assert!(same, "round {round}: both nodes publish the same keys");
         // Tokens of either node are accepted by the other.
         let issued_by_a = service_token(&a.api()).await;
-        assert_eq!(
+        assert!(
             introspect(&a.api(), &issued_by_b).await,
-            true,
             "A accepts B's token"
         );
-        assert_eq!(
+        assert!(
             introspect(&b.api(), &issued_by_a).await,
-            true,
             "B accepts A's token"
         );
         println!(
