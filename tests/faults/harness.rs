@@ -357,6 +357,14 @@ pub fn field(body: &Value, name: &str) -> String {
         .to_string()
 }
 
+/// The value of an unlabelled metric from `/metrics` (0 when absent).
+pub async fn metric(api: &Api, name: &str) -> f64 {
+    let text = api.get("/metrics").await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Polls `check` every 100 ms until it holds or `limit` passes.
 pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();

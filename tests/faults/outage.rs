@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::Connection;
 
 use crate::harness::{
-    Api, ISSUER, Node, assert_unavailable, eventually, field, json_of, provision, scale,
+    Api, ISSUER, Node, assert_unavailable, eventually, field, json_of, metric, provision, scale,
 };
 use crate::load::{self, Ledger, Shared, percentile};
 use crate::pg::PgCluster;
@@ -122,6 +122,13 @@ async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_hea
         assert_eq!(node.me(token).await.unwrap().status(), 401, "still revoked");
     }
     assert_eq!(node.me(&access).await.unwrap().status(), 200);
+    // Audit events queued when the database went away were kept and
+    // written once it was back.
+    assert_eq!(
+        metric(&node, "sigil_audit_dropped_total").await,
+        0.0,
+        "no audit event dropped"
+    );
     let slowest = fast.iter().max().copied().unwrap_or_default();
     let mut latencies = l.latencies.clone();
     println!(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 
 use crate::crash::backend;
-use crate::harness::{Node, provision, scale};
+use crate::harness::{Node, metric, provision, scale};
 use crate::load::{self, Ledger, Shared, percentile};
 use crate::pg::PgCluster;
 
@@ -166,12 +166,4 @@ async fn soak(dir: &Path, url: &str) {
         late <= early + early / 4 + 16 * 1024,
         "resident memory keeps growing: {early} KiB early, {late} KiB late"
     );
-}
-
-/// The value of an unlabelled gauge from `/metrics`.
-async fn metric(node: &Node, name: &str) -> f64 {
-    let text = node.get("/metrics").await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
