@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::bearer::Admin;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::clients::{self, ClientError, GrantType, NewClient};
+use crate::clients::{self, ClientError, GrantType, Lifetimes, NewClient};
 use crate::keys::Alg;
 use crate::scope::Scopes;
 use crate::state::Sigil;
@@ -156,7 +156,7 @@ pub async fn admin_user_action_post(
 #[utoipa::path(
     get, path = "/admin/clients", tag = "admin", operation_id = "admin_clients",
     responses(
-        (status = 200, description = "`{clients: [...]}`, never with secrets", body = Object),
+        (status = 200, description = "`{clients: [...]}`, never with secrets; each with `access_token_ttl_seconds` and `refresh_token_ttl_seconds` (null: the server's)", body = Object),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
@@ -186,6 +186,15 @@ pub struct NewClientBody {
     alg: Option<String>,
     /// The `aud` of its tokens; the server default when absent.
     audience: Option<String>,
+    /// Its access tokens' lifetime in seconds, at least 10 and
+    /// at most the server's `access_token_ttl` (its value when absent).
+    #[schema(minimum = 10)]
+    access_token_ttl_seconds: Option<u64>,
+    /// How long its logins last before their refresh tokens stop working,
+    /// in seconds, at least 60 and
+    /// at most the server's `refresh_absolute_ttl` (its value when absent).
+    #[schema(minimum = 60)]
+    refresh_token_ttl_seconds: Option<u64>,
 }
 
 /// `POST /admin/clients`: the secret of a confidential client is in this
@@ -195,7 +204,7 @@ pub struct NewClientBody {
     request_body = NewClientBody,
     responses(
         (status = 201, description = "The client, with `client_secret` when confidential (shown once)", body = Object),
-        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. a lifetime longer than the server's)", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
     ),
@@ -229,8 +238,13 @@ pub async fn admin_clients_post(
         alg,
         audience: body.audience,
         secret: None,
+        lifetimes: Lifetimes {
+            access_token: body.access_token_ttl_seconds.map(Duration::from_secs),
+            refresh_token: body.refresh_token_ttl_seconds.map(Duration::from_secs),
+        },
     };
-    let (client, secret) = clients::create_client(sigil.store.as_ref(), new, now).await?;
+    let (client, secret) =
+        clients::create_client(sigil.store.as_ref(), &sigil.config, new, now).await?;
     let mut shown = client.summary();
     sigil.audit.record(
         now,

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod client_lifetimes;
 mod deploy;
 mod discovery;
 mod forged_tokens;
