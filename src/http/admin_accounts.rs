@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::bearer::Admin;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::clients::{self, ClientError, GrantType, Lifetimes, NewClient};
 use crate::keys::Alg;
 use crate::scope::Scopes;
@@ -105,6 +105,7 @@ pub async fn admin_users_get(
     ),
     responses(
         (status = 200, description = "Done", body = Object),
+        (status = 400, description = "invalid_request: a path parameter that cannot be read (e.g. not UTF-8)", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 404, description = "not_found: no such user or action", body = super::openapi::ErrorBody),
     ),
@@ -113,7 +114,7 @@ pub async fn admin_users_get(
 pub async fn admin_user_action_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,
-    Path((username, action)): Path<(String, String)>,
+    ApiPath((username, action)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
     let store = sigil.store.as_ref();
@@ -284,7 +285,7 @@ pub struct ClientActionBody {
     request_body(content = Option<ClientActionBody>, description = "Only for rotate-secret"),
     responses(
         (status = 200, description = "Done", body = Object),
-        (status = 400, description = "invalid_request (e.g. rotating a public client's secret)", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. rotating a public client's secret, a path parameter that cannot be read)", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 404, description = "not_found", body = super::openapi::ErrorBody),
     ),
@@ -293,7 +294,7 @@ pub struct ClientActionBody {
 pub async fn admin_client_action_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,
-    Path((client_id, action)): Path<(String, String)>,
+    ApiPath((client_id, action)): ApiPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let options: ClientActionBody = if body.iter().all(u8::is_ascii_whitespace) {

@@ -16,6 +16,7 @@ on_both_backends!(
     users_are_listed_in_pages_disabled_enabled_and_logged_out,
     clients_are_created_listed_rotated_and_disabled,
     client_lifetimes_are_set_and_listed_and_longer_than_the_servers_refused,
+    a_path_parameter_that_cannot_be_read_gets_a_json_400,
 );
 
 async fn token_of(app: &TestApp, client: &TestClient) -> String {
@@ -407,6 +408,25 @@ async fn client_lifetimes_are_set_and_listed_and_longer_than_the_servers_refused
     app.user("alice").await;
     let login = app.login(&brief, "alice").await;
     assert_eq!(login["expires_in"], 120);
+}
+
+async fn a_path_parameter_that_cannot_be_read_gets_a_json_400(app: TestApp) {
+    let admin = admin_token(&app).await;
+    for path in [
+        "/admin/clients/%FF/disable",
+        "/admin/users/%FF%FE/enable",
+        "/admin/keys/%C3%28/retire",
+    ] {
+        let response = app.post(path).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
 }
 
 /// The audit trail (written in batches) shows each action by `client:ops`.
