@@ -18,6 +18,7 @@ mod openapi;
 mod properties;
 mod refresh;
 mod registration;
+mod request_limits;
 mod revocation;
 mod startup;
 mod throttle;
