@@ -241,9 +241,9 @@ fn fixture() -> Fixture {
         for alg in [Alg::RS256, Alg::EdDSA] {
             let (client, _) = create_client(
                 store,
+                &sigil.config,
                 NewClient {
                     id: format!("bench-{alg}"),
-                    public: false,
                     grant_types: vec![
                         GrantType::Password,
                         GrantType::RefreshToken,
@@ -251,8 +251,8 @@ fn fixture() -> Fixture {
                     ],
                     scopes: Scopes::parse("profile").expect("scope"),
                     alg: Some(alg),
-                    audience: None,
                     secret: Some(SecretString::from(CLIENT_SECRET)),
+                    ..NewClient::default()
                 },
                 now,
             )

@@ -8,11 +8,13 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use crate::config::Config;
 use crate::keys::Alg;
 use crate::scope::Scopes;
 use crate::store::{ClientRecord, Store, StoreError};
@@ -75,6 +77,8 @@ pub struct Client {
     pub audience: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
+    /// This client's own token lifetimes, at most the server's.
+    pub lifetimes: Lifetimes,
 }
 
 impl Client {
@@ -93,7 +97,26 @@ impl Client {
             "audience": self.audience,
             "disabled": self.disabled,
             "created_at": self.created_at,
+            "access_token_ttl_seconds": self.lifetimes.access_token.map(|d| d.as_secs()),
+            "refresh_token_ttl_seconds": self.lifetimes.refresh_token.map(|d| d.as_secs()),
         })
+    }
+
+    /// How long this client's access tokens live: its own lifetime, never
+    /// more than the server's (`global`), which may have been lowered
+    /// since the client was created.
+    pub fn access_token_ttl(&self, global: Duration) -> Duration {
+        self.lifetimes
+            .access_token
+            .map_or(global, |own| own.min(global))
+    }
+
+    /// How long a login of this client lasts (every refresh token of it
+    /// expires then): its own lifetime, never more than the server's.
+    pub fn refresh_token_ttl(&self, global: Duration) -> Duration {
+        self.lifetimes
+            .refresh_token
+            .map_or(global, |own| own.min(global))
     }
 
     pub fn allows(&self, grant: GrantType) -> bool {
@@ -130,6 +153,16 @@ impl Client {
             .map(Alg::from_str)
             .transpose()
             .map_err(corrupt)?;
+        let seconds = |value: Option<i64>, what: &str| match value {
+            None => Ok(None),
+            Some(s) => u64::try_from(s)
+                .map(|s| Some(Duration::from_secs(s)))
+                .map_err(|_| corrupt(format!("negative {what}"))),
+        };
+        let lifetimes = Lifetimes {
+            access_token: seconds(r.access_token_ttl_secs, "access_token_ttl")?,
+            refresh_token: seconds(r.refresh_token_ttl_secs, "refresh_token_ttl")?,
+        };
         Ok(Client {
             id: r.client_id,
             secret_hash: r.secret_hash,
@@ -140,6 +173,7 @@ impl Client {
             audience: r.audience,
             disabled: r.disabled,
             created_at: r.created_at,
+            lifetimes,
         })
     }
 }
@@ -163,7 +197,70 @@ pub fn parse_client_id(text: &str) -> Result<String, String> {
     }
 }
 
-/// What an operator asks for when creating a client.
+/// A client's own token lifetimes; `None` means the server's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Access-token lifetime: 10 s up to the server's `access_token_ttl`.
+    pub access_token: Option<Duration>,
+    /// How long a login's refresh tokens work (they also expire after
+    /// `refresh_idle_ttl` unused): 1 min up to `refresh_absolute_ttl`.
+    pub refresh_token: Option<Duration>,
+}
+
+/// The shortest lifetimes a client may choose (the same floors as the
+/// server's own settings).
+pub const MIN_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10);
+pub const MIN_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(60);
+
+impl Lifetimes {
+    /// Refuses a lifetime longer than the server's. An access token may not
+    /// outlive `access_token_ttl` because key retirement and deny-list
+    /// entries are timed by it: a longer-lived token would outlast its
+    /// key's publication and its own revocation. A login may not outlive
+    /// `refresh_absolute_ttl`, the promise operators make about sessions.
+    pub fn check(&self, config: &Config) -> Result<(), ClientError> {
+        let human = |d: Duration| humantime::format_duration(d).to_string();
+        for own in [self.access_token, self.refresh_token]
+            .into_iter()
+            .flatten()
+        {
+            if own.subsec_nanos() != 0 {
+                return Err(ClientError::Invalid(format!(
+                    "token lifetimes are whole seconds; {} is not",
+                    human(own)
+                )));
+            }
+        }
+        if let Some(own) = self.access_token {
+            let max = config.access_token_ttl;
+            if own < MIN_ACCESS_TOKEN_TTL || own > max {
+                return Err(ClientError::Invalid(format!(
+                    "access_token_ttl must be between {} and the server's access_token_ttl ({}); {} is not",
+                    human(MIN_ACCESS_TOKEN_TTL),
+                    human(max),
+                    human(own)
+                )));
+            }
+        }
+        if let Some(own) = self.refresh_token {
+            let max = config.refresh_absolute_ttl;
+            if own < MIN_REFRESH_TOKEN_TTL || own > max {
+                return Err(ClientError::Invalid(format!(
+                    "refresh_token_ttl must be between {} and the server's refresh_absolute_ttl ({}); {} is not",
+                    human(MIN_REFRESH_TOKEN_TTL),
+                    human(max),
+                    human(own)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an operator asks for when creating a client. The default is a
+/// confidential client for the password and refresh-token grants, with no
+/// scopes and the server's algorithm, audience and lifetimes: set `id` and
+/// what differs (`NewClient { id, ..Default::default() }`).
 pub struct NewClient {
     pub id: String,
     pub public: bool,
@@ -173,6 +270,22 @@ pub struct NewClient {
     pub audience: Option<String>,
     /// A chosen secret; `None` generates one (confidential clients only).
     pub secret: Option<SecretString>,
+    pub lifetimes: Lifetimes,
+}
+
+impl Default for NewClient {
+    fn default() -> Self {
+        NewClient {
+            id: String::new(),
+            public: false,
+            grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+            scopes: Scopes::default(),
+            alg: None,
+            audience: None,
+            secret: None,
+            lifetimes: Lifetimes::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,13 +349,16 @@ fn checked_or_generated(given: Option<SecretString>) -> Result<SecretString, Cli
 }
 
 /// Registers a client. Returns it with the secret to show once (generated or
-/// as given); public clients have none.
+/// as given); public clients have none. Its lifetimes are checked against
+/// `config`'s (see [`Lifetimes::check`]).
 pub async fn create_client(
     store: &dyn Store,
+    config: &Config,
     new: NewClient,
     now: i64,
 ) -> Result<(Client, Option<SecretString>), ClientError> {
     let id = parse_client_id(&new.id).map_err(ClientError::Invalid)?;
+    new.lifetimes.check(config)?;
     if new.grant_types.is_empty() {
         return Err(ClientError::Invalid(
             "a client needs at least one grant type".into(),
@@ -277,6 +393,8 @@ pub async fn create_client(
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         created_at: now,
+        access_token_ttl_secs: new.lifetimes.access_token.map(|d| d.as_secs() as i64),
+        refresh_token_ttl_secs: new.lifetimes.refresh_token.map(|d| d.as_secs() as i64),
     };
     match store.insert_client(&record).await {
         Ok(()) => {}

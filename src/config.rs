@@ -100,6 +100,7 @@ pub struct Config {
     pub password: PasswordPolicy,
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
+    pub http: HttpConfig,
     /// Set when `issuer` was derived from `listen`, so that `serve` can
     /// correct it to the address actually bound (`listen` port 0).
     #[serde(skip)]
@@ -157,6 +158,7 @@ impl Default for Config {
             password: PasswordPolicy::default(),
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
+            http: HttpConfig::default(),
             issuer_from_listen: false,
         }
     }
@@ -201,6 +203,34 @@ impl Default for ThrottleConfig {
             lockout: Duration::from_secs(5 * 60),
             max_delay: Duration::from_secs(2),
             registrations_per_address: 20,
+        }
+    }
+}
+
+/// Limits on each HTTP request, against slow and oversized ones (request
+/// bodies are limited to 16 KiB and header fields to 100 in code).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A request not answered this long after its headers arrived gets a
+    /// 503 (this covers a body that trickles in).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// A connection that has not sent a complete request line and headers
+    /// this long after it opened, or after its previous response (an idle
+    /// keep-alive connection), is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// The longest request line plus headers, in bytes; longer is a 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -366,6 +396,19 @@ impl Config {
         if t.max_delay > Duration::from_secs(10) {
             return invalid("throttle.max_delay", "must be at most 10s");
         }
+        let h = &self.http;
+        let second_to_five_minutes = Duration::from_secs(1)..=Duration::from_secs(300);
+        if !second_to_five_minutes.contains(&h.request_timeout) {
+            return invalid("http.request_timeout", "must be between 1s and 5m");
+        }
+        if !second_to_five_minutes.contains(&h.header_read_timeout) {
+            return invalid("http.header_read_timeout", "must be between 1s and 5m");
+        }
+        // A bearer token alone is about 1 KiB; more than 1 MiB of headers is
+        // never needed and costs memory per connection.
+        if !(8192..=1024 * 1024).contains(&h.max_header_bytes) {
+            return invalid("http.max_header_bytes", "must be between 8192 and 1048576");
+        }
         let p = &self.password;
         if p.min_length == 0 || p.min_length > p.max_length || p.max_length > 1024 {
             return invalid("password", "needs 1 <= min_length <= max_length <= 1024");
@@ -414,6 +457,26 @@ fn invalid<T>(key: &'static str, problem: &str) -> Result<T, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_limits_out_of_range_are_refused_by_name() {
+        for (toml, key) in [
+            ("[http]\nrequest_timeout = \"0s\"\n", "http.request_timeout"),
+            (
+                "[http]\nheader_read_timeout = \"10m\"\n",
+                "http.header_read_timeout",
+            ),
+            ("[http]\nmax_header_bytes = 100\n", "http.max_header_bytes"),
+        ] {
+            let message = Config::from_toml(toml).expect_err(toml).to_string();
+            assert!(message.contains(key), "{message}");
+        }
+        let accepted = Config::from_toml("[http]\nheader_read_timeout = \"1s\"\n");
+        assert_eq!(
+            accepted.expect("valid").http.header_read_timeout,
+            Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn a_pending_lead_inside_the_jwks_cache_window_plus_margin_is_refused() {

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::clients::{self, GrantType, NewClient};
+use crate::clients::{self, GrantType, Lifetimes, NewClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::Alg;
@@ -144,6 +144,14 @@ struct CreateClient {
     /// Read the client secret from standard input instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
+    /// This client's access-token lifetime, e.g. 5m (default and maximum:
+    /// the server's access_token_ttl).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    access_token_ttl: Option<std::time::Duration>,
+    /// How long this client's logins last before its refresh tokens stop
+    /// working, e.g. 8h (default and maximum: refresh_absolute_ttl).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    refresh_token_ttl: Option<std::time::Duration>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -345,11 +353,17 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         alg,
         audience: args.audience,
         secret,
+        lifetimes: Lifetimes {
+            access_token: args.access_token_ttl,
+            refresh_token: args.refresh_token_ttl,
+        },
     };
     let now = SystemClock.now();
-    let (client, secret) = clients::create_client(store.as_ref(), new, now).await?;
-    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
-    let detail = serde_json::json!({ "public": client.is_public(), "grant_types": grants, "scopes": client.scopes.to_string() });
+    let (client, secret) = clients::create_client(store.as_ref(), &config, new, now).await?;
+    let mut detail = client.summary();
+    if let Some(fields) = detail.as_object_mut() {
+        fields.remove("client_id");
+    }
     store
         .insert_audit(
             now,
@@ -380,13 +394,18 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<12} {:<40} {:<8} SCOPES",
-        "CLIENT_ID", "TYPE", "GRANTS", "ALG"
+        "{:<24} {:<12} {:<40} {:<8} {:<10} {:<10} SCOPES",
+        "CLIENT_ID", "TYPE", "GRANTS", "ALG", "ACCESS", "REFRESH"
     );
+    let lifetime = |own: Option<std::time::Duration>| {
+        own.map_or("default".to_string(), |d| {
+            humantime::format_duration(d).to_string()
+        })
+    };
     for c in clients {
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         println!(
-            "{:<24} {:<12} {:<40} {:<8} {}",
+            "{:<24} {:<12} {:<40} {:<8} {:<10} {:<10} {}",
             c.id,
             if c.is_public() {
                 "public"
@@ -395,6 +414,8 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
             },
             grants.join(","),
             c.alg.map_or("default", |a| a.as_str()),
+            lifetime(c.lifetimes.access_token),
+            lifetime(c.lifetimes.refresh_token),
             c.scopes
         );
     }

@@ -52,6 +52,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             Some(tokio::spawn(crate::http::serve_router(
                 listener,
                 router,
+                sigil.config.http.clone(),
                 stopped(),
             )))
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::bearer::Admin;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::keys::ops::{self, KeyOpError, KeyOpOutcome};
 use crate::keys::{Alg, KeyState};
 use crate::state::Sigil;
@@ -125,6 +125,7 @@ pub struct RetireBody {
     request_body = RetireBody,
     responses(
         (status = 200, description = "What was done (or would be, on a dry run)", body = Object),
+        (status = 400, description = "invalid_request: a kid that cannot be read (e.g. not UTF-8) or a bad body", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 409, description = "refused", body = super::openapi::ErrorBody),
     ),
@@ -133,7 +134,7 @@ pub struct RetireBody {
 pub async fn admin_key_retire_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,
-    Path(kid): Path<String>,
+    ApiPath(kid): ApiPath<String>,
     ApiJson(body): ApiJson<RetireBody>,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();

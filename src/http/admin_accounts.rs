@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use super::bearer::Admin;
 use super::error::ApiError;
-use super::extract::ApiJson;
-use crate::clients::{self, ClientError, GrantType, NewClient};
+use super::extract::{ApiJson, ApiPath};
+use crate::clients::{self, ClientError, GrantType, Lifetimes, NewClient};
 use crate::keys::Alg;
 use crate::scope::Scopes;
 use crate::state::Sigil;
@@ -105,6 +105,7 @@ pub async fn admin_users_get(
     ),
     responses(
         (status = 200, description = "Done", body = Object),
+        (status = 400, description = "invalid_request: a path parameter that cannot be read (e.g. not UTF-8)", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 404, description = "not_found: no such user or action", body = super::openapi::ErrorBody),
     ),
@@ -113,7 +114,7 @@ pub async fn admin_users_get(
 pub async fn admin_user_action_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,
-    Path((username, action)): Path<(String, String)>,
+    ApiPath((username, action)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
     let store = sigil.store.as_ref();
@@ -156,7 +157,7 @@ pub async fn admin_user_action_post(
 #[utoipa::path(
     get, path = "/admin/clients", tag = "admin", operation_id = "admin_clients",
     responses(
-        (status = 200, description = "`{clients: [...]}`, never with secrets", body = Object),
+        (status = 200, description = "`{clients: [...]}`, never with secrets; each with `access_token_ttl_seconds` and `refresh_token_ttl_seconds` (null: the server's)", body = Object),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
@@ -186,6 +187,15 @@ pub struct NewClientBody {
     alg: Option<String>,
     /// The `aud` of its tokens; the server default when absent.
     audience: Option<String>,
+    /// Its access tokens' lifetime in seconds, at least 10 and
+    /// at most the server's `access_token_ttl` (its value when absent).
+    #[schema(minimum = 10)]
+    access_token_ttl_seconds: Option<u64>,
+    /// How long its logins last before their refresh tokens stop working,
+    /// in seconds, at least 60 and
+    /// at most the server's `refresh_absolute_ttl` (its value when absent).
+    #[schema(minimum = 60)]
+    refresh_token_ttl_seconds: Option<u64>,
 }
 
 /// `POST /admin/clients`: the secret of a confidential client is in this
@@ -195,7 +205,7 @@ pub struct NewClientBody {
     request_body = NewClientBody,
     responses(
         (status = 201, description = "The client, with `client_secret` when confidential (shown once)", body = Object),
-        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. a lifetime longer than the server's)", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
     ),
@@ -229,8 +239,13 @@ pub async fn admin_clients_post(
         alg,
         audience: body.audience,
         secret: None,
+        lifetimes: Lifetimes {
+            access_token: body.access_token_ttl_seconds.map(Duration::from_secs),
+            refresh_token: body.refresh_token_ttl_seconds.map(Duration::from_secs),
+        },
     };
-    let (client, secret) = clients::create_client(sigil.store.as_ref(), new, now).await?;
+    let (client, secret) =
+        clients::create_client(sigil.store.as_ref(), &sigil.config, new, now).await?;
     let mut shown = client.summary();
     sigil.audit.record(
         now,
@@ -270,7 +285,7 @@ pub struct ClientActionBody {
     request_body(content = Option<ClientActionBody>, description = "Only for rotate-secret"),
     responses(
         (status = 200, description = "Done", body = Object),
-        (status = 400, description = "invalid_request (e.g. rotating a public client's secret)", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. rotating a public client's secret, a path parameter that cannot be read)", body = super::openapi::ErrorBody),
         (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
         (status = 404, description = "not_found", body = super::openapi::ErrorBody),
     ),
@@ -279,7 +294,7 @@ pub struct ClientActionBody {
 pub async fn admin_client_action_post(
     State(sigil): State<Arc<Sigil>>,
     admin: Admin,
-    Path((client_id, action)): Path<(String, String)>,
+    ApiPath((client_id, action)): ApiPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let options: ClientActionBody = if body.iter().all(u8::is_ascii_whitespace) {

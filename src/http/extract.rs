@@ -2,8 +2,9 @@
 //! of axum's plain-text rejection.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -89,6 +90,33 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         _ => rejection.body_text(),
     };
     ApiError::client(status, "invalid_request", description)
+}
+
+/// Path parameters; one that cannot be read (e.g. `%FF`, not UTF-8) is a
+/// JSON 400 `invalid_request`.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    // A route whose pattern and extractor disagree is a bug, not bad input.
+    if rejection.status().is_server_error() {
+        return ApiError::internal(rejection.body_text());
+    }
+    ApiError::client(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        rejection.body_text(),
+    )
 }
 
 /// Reads `Authorization: Basic` client credentials (RFC 6749 §2.3.1: the id

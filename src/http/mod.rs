@@ -11,12 +11,12 @@ mod health;
 mod oauth_extra;
 mod observe;
 mod openapi;
+mod server;
 pub mod tls;
 mod token;
 mod users;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,13 +33,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
+pub use server::serve_router;
 
 use crate::state::Sigil;
 
 /// Request bodies larger than this are refused (413) before parsing.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-/// A request that has not completed in this time is answered 503.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -132,6 +131,9 @@ pub fn admin_app(sigil: Arc<Sigil>) -> Router {
 
 /// The layers every router shares, outermost last.
 fn finish(router: Router<AppState>, state: AppState) -> Router {
+    // A request not answered in this time is answered 503; the time runs
+    // while its body is read, so a trickling body is cut too.
+    let request_timeout = state.sigil.config.http.request_timeout;
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -141,7 +143,7 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
                 .layer(HandleErrorLayer::new(|_: BoxError| async {
                     ApiError::Unavailable("request timed out".into())
                 }))
-                .timeout(REQUEST_TIMEOUT),
+                .timeout(request_timeout),
         )
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
@@ -178,44 +180,12 @@ async fn method_not_allowed() -> impl IntoResponse {
 /// After shutdown is requested, requests in flight get this long to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish (at most [`SHUTDOWN_GRACE`]).
-pub async fn serve_router(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    };
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown);
-    let deadline = async {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        _ = deadline => {
-            tracing::warn!("requests still in flight after the shutdown grace period; stopping anyway");
-            Ok(())
-        }
-    }
-}
-
 /// Serves Sigil's public API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     sigil: Arc<Sigil>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_router(listener, app(sigil), shutdown).await
+    let limits = sigil.config.http.clone();
+    serve_router(listener, app(sigil), limits, shutdown).await
 }

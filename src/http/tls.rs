@@ -41,9 +41,26 @@ pub async fn serve_tls(
         shutdown.await;
         stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
+    let limits = sigil.config.http.clone();
     let listener = listener.into_std()?;
-    axum_server::from_tcp_rustls(listener, config)?
+    let mut server = axum_server::from_tcp_rustls(listener, config)?
         .handle(handle)
+        // Covers the wait before the first request (after the TLS
+        // handshake, which has its own 10 s bound), including the protocol
+        // detection that precedes HTTP/1's own header-read timeout.
+        .first_request_timeout(limits.header_read_timeout);
+    let builder = server.http_builder();
+    // The same limits as the plain listener (`server.rs`). hyper-util's
+    // builder has no `max_header_size`: the read buffer bounds the request
+    // head instead (at least hyper's minimum of 8 KiB), with the same 431.
+    builder
+        .http1()
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    server
         .serve(app(sigil).into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     Ok(())

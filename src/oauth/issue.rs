@@ -25,7 +25,11 @@ pub fn issue_access_token(
         .ok_or_else(|| {
             OAuthError::TemporarilyUnavailable(format!("no active {alg} signing key yet"))
         })?;
-    let ttl = sigil.config.access_token_ttl.as_secs() as i64;
+    // The client's own lifetime, capped at the server's: key retirement and
+    // deny-list entries are timed by the server's (see clients::Lifetimes).
+    let ttl = client
+        .access_token_ttl(sigil.config.access_token_ttl)
+        .as_secs() as i64;
     let claims = AccessClaims {
         iss: sigil.config.issuer.clone(),
         sub: subject.to_string(),

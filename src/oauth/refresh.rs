@@ -34,7 +34,11 @@ pub async fn start_session(
         client_id: client.id.clone(),
         scope: scope.to_string(),
         created_at: now,
-        expires_at: now + config.refresh_absolute_ttl.as_secs() as i64,
+        // The client's own login lifetime, at most the server's.
+        expires_at: now
+            + client
+                .refresh_token_ttl(config.refresh_absolute_ttl)
+                .as_secs() as i64,
         revoked_at: None,
     };
     let token = mint_refresh_token();

@@ -104,6 +104,11 @@ pub struct ClientRecord {
     /// `previous_secret_expires_at`.
     pub previous_secret_hash: Option<Vec<u8>>,
     pub previous_secret_expires_at: Option<i64>,
+    /// The client's own access-token lifetime in seconds; `None`: the server's.
+    pub access_token_ttl_secs: Option<i64>,
+    /// The client's own refresh-token (login) lifetime in seconds; `None`:
+    /// the server's `refresh_absolute_ttl`.
+    pub refresh_token_ttl_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

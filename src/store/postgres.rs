@@ -211,8 +211,9 @@ impl Store for PostgresStore {
 
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
+             access_token_ttl_secs, refresh_token_ttl_secs)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&c.client_id)
         .bind(&c.secret_hash)
@@ -222,6 +223,8 @@ impl Store for PostgresStore {
         .bind(&c.audience)
         .bind(c.disabled)
         .bind(c.created_at)
+        .bind(c.access_token_ttl_secs)
+        .bind(c.refresh_token_ttl_secs)
         .execute(self.health.gate(&self.pool)?)
         .await
         .map_err(|e| unique(e, &["client_id"]))?;

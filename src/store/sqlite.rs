@@ -160,8 +160,9 @@ impl Store for SqliteStore {
 
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
+             access_token_ttl_secs, refresh_token_ttl_secs)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.client_id)
         .bind(&c.secret_hash)
@@ -171,6 +172,8 @@ impl Store for SqliteStore {
         .bind(&c.audience)
         .bind(c.disabled)
         .bind(c.created_at)
+        .bind(c.access_token_ttl_secs)
+        .bind(c.refresh_token_ttl_secs)
         .execute(&self.pool)
         .await
         .map_err(|e| unique(e, &["client_id"]))?;

@@ -15,6 +15,8 @@ on_both_backends!(
     every_admin_endpoint_needs_a_token_with_the_admin_scope,
     users_are_listed_in_pages_disabled_enabled_and_logged_out,
     clients_are_created_listed_rotated_and_disabled,
+    client_lifetimes_are_set_and_listed_and_longer_than_the_servers_refused,
+    a_path_parameter_that_cannot_be_read_gets_a_json_400,
 );
 
 async fn token_of(app: &TestApp, client: &TestClient) -> String {
@@ -343,6 +345,88 @@ async fn clients_are_created_listed_rotated_and_disabled(app: TestApp) {
         ],
     )
     .await;
+}
+
+async fn client_lifetimes_are_set_and_listed_and_longer_than_the_servers_refused(app: TestApp) {
+    let admin = admin_token(&app).await;
+    let server_access = app.sigil.config.access_token_ttl.as_secs();
+    let server_login = app.sigil.config.refresh_absolute_ttl.as_secs();
+    for (field, seconds) in [
+        ("access_token_ttl_seconds", server_access + 1),
+        ("refresh_token_ttl_seconds", server_login + 1),
+        ("access_token_ttl_seconds", 0),
+    ] {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/admin/clients",
+            &admin,
+            Some(json!({"client_id": "greedy", field: seconds})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}={seconds}");
+        assert_eq!(body["error"], "invalid_request");
+        let described = body["error_description"].as_str().unwrap();
+        assert!(
+            described.contains(field.trim_end_matches("_seconds")),
+            "{described}"
+        );
+    }
+
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/admin/clients",
+        &admin,
+        Some(json!({"client_id": "brief", "access_token_ttl_seconds": 120, "refresh_token_ttl_seconds": 7200})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["access_token_ttl_seconds"], 120);
+
+    let (_, listed) = call(&app, Method::GET, "/admin/clients", &admin, None).await;
+    let clients = listed["clients"].as_array().unwrap();
+    let ids: Vec<&str> = clients
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["brief", "ops"], "nothing stored for refused ones");
+    assert_eq!(
+        (
+            clients[0]["access_token_ttl_seconds"].clone(),
+            clients[0]["refresh_token_ttl_seconds"].clone()
+        ),
+        (json!(120), json!(7200))
+    );
+    assert_eq!(clients[1]["access_token_ttl_seconds"], Value::Null);
+
+    // The stored lifetime is the one its tokens get.
+    let brief = TestClient {
+        id: "brief".into(),
+        secret: Some(created["client_secret"].as_str().unwrap().to_string()),
+    };
+    app.user("alice").await;
+    let login = app.login(&brief, "alice").await;
+    assert_eq!(login["expires_in"], 120);
+}
+
+async fn a_path_parameter_that_cannot_be_read_gets_a_json_400(app: TestApp) {
+    let admin = admin_token(&app).await;
+    for path in [
+        "/admin/clients/%FF/disable",
+        "/admin/users/%FF%FE/enable",
+        "/admin/keys/%C3%28/retire",
+    ] {
+        let response = app.post(path).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
 }
 
 /// The audit trail (written in batches) shows each action by `client:ops`.

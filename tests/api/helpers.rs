@@ -198,18 +198,28 @@ impl TestApp {
         scopes: &str,
         alg: Option<Alg>,
     ) -> TestClient {
-        let new = NewClient {
+        self.client_from(NewClient {
             id: id.to_string(),
             public,
             grant_types: grants.to_vec(),
             scopes: Scopes::parse(scopes).expect("scopes"),
             alg,
-            audience: None,
-            secret: None,
-        };
-        let (client, secret) = create_client(self.sigil.store.as_ref(), new, self.clock.now_secs())
-            .await
-            .expect("client created");
+            ..NewClient::default()
+        })
+        .await
+    }
+
+    /// Registers `new` (validated against the server's config, as the CLI
+    /// and the admin API do).
+    pub async fn client_from(&self, new: NewClient) -> TestClient {
+        let (client, secret) = create_client(
+            self.sigil.store.as_ref(),
+            &self.sigil.config,
+            new,
+            self.clock.now_secs(),
+        )
+        .await
+        .expect("client created");
         TestClient {
             id: client.id,
             secret: secret.map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string()),

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod client_lifetimes;
 mod deploy;
 mod discovery;
 mod forged_tokens;
@@ -17,6 +18,7 @@ mod openapi;
 mod properties;
 mod refresh;
 mod registration;
+mod request_limits;
 mod revocation;
 mod startup;
 mod throttle;

@@ -142,6 +142,7 @@ async fn with_an_admin_listener_metrics_leave_the_public_one() {
     tokio::spawn(sigil::http::serve_router(
         listener,
         router,
+        app.sigil.config.http.clone(),
         std::future::pending(),
     ));
     let admin = reqwest::get(format!("http://{admin_port}/metrics"))
@@ -403,6 +404,34 @@ async fn with_a_certificate_the_listener_speaks_https() {
         .await;
     let response = response.unwrap_or_else(|e| panic!("{e:?}\n{}", server.log.lock().unwrap()));
     assert_eq!(response.status(), StatusCode::OK);
+    // The request-head limits hold over TLS too.
+    let mut crowded = reqwest::header::HeaderMap::new();
+    for i in 0..200 {
+        crowded.insert(
+            reqwest::header::HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_static("x"),
+        );
+    }
+    let refused = https
+        .get(format!("https://localhost:{port}/healthz"))
+        .headers(crowded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let oversized = https
+        .get(format!("https://localhost:{port}/healthz"))
+        .header("x-filler", "a".repeat(64 * 1024))
+        .send()
+        .await;
+    assert!(
+        oversized.is_err()
+            || oversized.unwrap().status() == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "an oversized head is not served over TLS"
+    );
     let plain = reqwest::get(server.url("/healthz")).await;
     assert!(
         plain.is_err() || plain.unwrap().status() != StatusCode::OK,

@@ -81,6 +81,25 @@ async fn the_token_endpoint_is_documented_as_a_form_with_rfc_6749_errors() {
 }
 
 #[tokio::test]
+async fn client_creation_documents_its_lifetimes_and_their_bounds() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let doc = json(app.get("/openapi.json").send().await.unwrap()).await;
+    let body = &doc["components"]["schemas"]["NewClientBody"]["properties"];
+    for (field, minimum) in [
+        ("access_token_ttl_seconds", 10),
+        ("refresh_token_ttl_seconds", 60),
+    ] {
+        assert_eq!(body[field]["minimum"], minimum, "{field}: {body}");
+        assert!(
+            body[field]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("at most the server's")),
+            "{field}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_docs_page_loads_only_its_own_embedded_assets() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let page = app.get("/docs").send().await.unwrap();

@@ -109,14 +109,12 @@ async fn client_secret_post_and_url_encoded_basic_credentials_both_authenticate(
     // RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic.
     let new = sigil::clients::NewClient {
         id: "svc.one~x".into(),
-        public: false,
         grant_types: vec![GrantType::Password],
         scopes: sigil::scope::Scopes::parse("read").unwrap(),
-        alg: None,
-        audience: None,
         secret: Some("a secret: with+special/chars & more!!".to_string().into()),
+        ..Default::default()
     };
-    sigil::clients::create_client(app.sigil.store.as_ref(), new, 0)
+    sigil::clients::create_client(app.sigil.store.as_ref(), &app.sigil.config, new, 0)
         .await
         .unwrap();
     let encoded_secret = "a+secret%3A+with%2Bspecial%2Fchars+%26+more%21%21";

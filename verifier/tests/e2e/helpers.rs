@@ -147,16 +147,20 @@ impl TestSigil {
     ) -> TestClient {
         let new = NewClient {
             id: id.to_string(),
-            public: false,
             grant_types: grants.to_vec(),
             scopes: Scopes::parse(scopes).expect("scopes"),
             alg,
             audience: audience.map(str::to_string),
-            secret: None,
+            ..NewClient::default()
         };
-        let (client, secret) = create_client(self.sigil.store.as_ref(), new, self.now())
-            .await
-            .expect("client created");
+        let (client, secret) = create_client(
+            self.sigil.store.as_ref(),
+            &self.sigil.config,
+            new,
+            self.now(),
+        )
+        .await
+        .expect("client created");
         TestClient {
             id: client.id,
             secret: secret.map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string()),
