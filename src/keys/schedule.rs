@@ -193,18 +193,26 @@ pub async fn run_schedule(
     policy: &KeyPolicy,
     now: i64,
 ) -> Result<Vec<String>, LifecycleError> {
-    let before = store.list_keys().await?;
+    let mut keys = store.list_keys().await?;
+    let mut created = Vec::new();
     // An emergency rotation removes the compromised key before it stores
     // the replacement; a node killed in between leaves the algorithm with
-    // no signing key. Whichever node runs the schedule next completes it.
-    let keys = super::ensure_active_keys(store, kek, policy.rsa_bits, now).await?;
-    let mut created: Vec<String> = keys
-        .iter()
-        .filter(|k| !before.iter().any(|b| b.kid == k.kid))
-        .map(|k| k.kid.clone())
-        .collect();
-    for kid in &created {
-        tracing::warn!(%kid, event = "key.replaced_missing", "an algorithm had no signing key (an interrupted emergency rotation?); created one active now");
+    // no signing key. Whichever node runs the schedule next completes it,
+    // once the rotation has had time to finish on its own.
+    for alg in Alg::ALL {
+        if !is_stranded(&keys, alg, now) {
+            continue;
+        }
+        match super::create_key(store, kek, alg, policy.rsa_bits, now, now).await {
+            Ok(record) => {
+                tracing::warn!(kid = %record.kid, %alg, event = "key.replaced_missing",
+                    "the algorithm had no signing key (an interrupted emergency rotation?); created one active now");
+                created.push(record.kid);
+                keys = store.list_keys().await?;
+            }
+            Err(LifecycleError::Raced) => keys = store.list_keys().await?,
+            Err(e) => return Err(e),
+        }
     }
     for alg in Alg::ALL {
         if let Some(plan) = plan_scheduled(&keys, policy, alg, now) {
@@ -231,6 +239,27 @@ pub async fn run_schedule(
         );
     }
     Ok(created)
+}
+
+/// How long an algorithm must have been without a signing key before the
+/// scheduler replaces it: longer than an emergency rotation takes to
+/// generate and store its own replacement (seconds, even for RSA-4096 on a
+/// busy machine), so the repair never races it into two active keys.
+pub const REPAIR_AFTER: i64 = 20;
+
+/// Whether `alg` has had no signing key (and none pending) for at least
+/// [`REPAIR_AFTER`] seconds since its last key stopped signing.
+fn is_stranded(keys: &[KeyRecord], alg: Alg, now: i64) -> bool {
+    if signing_key_of(keys, alg, now).is_some() || has_pending(keys, alg, now) {
+        return false;
+    }
+    let stopped = keys
+        .iter()
+        .filter(|k| k.alg == alg.as_str())
+        .filter_map(|k| k.retires_at.into_iter().chain(k.removes_at).min())
+        .filter(|at| *at <= now)
+        .max();
+    stopped.is_none_or(|at| now - at >= REPAIR_AFTER)
 }
 
 /// What an emergency rotation does.
