@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::store::{NewAudit, Store};
+use crate::store::{NewAudit, Store, StoreError};
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
@@ -69,8 +69,10 @@ impl Audit {
         }
     }
 
-    /// Starts the writer: batches of up to 500 events, retried while the
-    /// database is unavailable.
+    /// Starts the writer: batches of up to 500 events. While the database is
+    /// unavailable a batch waits and is retried (the bounded queue fills
+    /// meanwhile, and `record` drops what does not fit); a batch the
+    /// database refuses outright is dropped after three attempts.
     pub fn spawn_writer(&self, store: Arc<dyn Store>) {
         let Some(mut rx) = self.rx.lock().ok().and_then(|mut rx| rx.take()) else {
             return;
@@ -90,6 +92,10 @@ impl Audit {
                     .collect();
                 let mut attempt = 0;
                 while let Err(e) = store.insert_audit_batch(&batch).await {
+                    if let StoreError::Unavailable(_) = e {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
                     attempt += 1;
                     if attempt >= 3 {
                         tracing::warn!(error = %e, events = batch.len(), "could not store audit events");

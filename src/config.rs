@@ -36,6 +36,11 @@ pub struct Config {
     pub database_url: String,
     /// Connection pool size for Postgres.
     pub database_max_connections: u32,
+    /// Postgres `statement_timeout` for Sigil's connections: a query stuck
+    /// behind a lock or an overloaded server is cancelled (answered 503)
+    /// instead of holding a pooled connection indefinitely. `0s` disables.
+    #[serde(with = "humantime_serde")]
+    pub database_statement_timeout: Duration,
     /// A second listener for `/metrics` (and health), kept off the public
     /// one; when unset, `/metrics` is served on `listen`.
     pub admin_listen: Option<SocketAddr>,
@@ -136,6 +141,7 @@ impl Default for Config {
             issuer: String::new(),
             database_url: "sqlite://sigil.db".into(),
             database_max_connections: 10,
+            database_statement_timeout: Duration::from_secs(10),
             keys_dir: PathBuf::from("keys"),
             admin_listen: None,
             tls_cert: None,
@@ -300,6 +306,12 @@ impl Config {
         }
         if self.database_max_connections == 0 {
             return invalid("database_max_connections", "must be at least 1");
+        }
+        if self.database_statement_timeout > Duration::from_secs(600) {
+            return invalid(
+                "database_statement_timeout",
+                "must be at most 10m (0s disables)",
+            );
         }
         let ttl = self.access_token_ttl.as_secs();
         if !(10..=24 * 3600).contains(&ttl) {

@@ -29,6 +29,7 @@ pub const PRUNED_ROWS: &str = "sigil_pruned_rows_total";
 pub const PRUNE_RUNS: &str = "sigil_prune_runs_total";
 pub const PRUNE_FAILURES: &str = "sigil_prune_failures_total";
 pub const PRUNE_DURATION: &str = "sigil_prune_duration_seconds";
+pub const DATABASE_UP: &str = "sigil_database_up";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -86,6 +87,10 @@ fn describe() {
     describe_gauge!(ARGON2_QUEUE, "Password hashes waiting for a hashing slot");
     describe_gauge!(DB_POOL, "Database pool connections by state");
     describe_gauge!(DENYLIST, "Deny-list entries held in memory");
+    describe_gauge!(
+        DATABASE_UP,
+        "1 while the database health probe succeeds, 0 while requests needing it get 503 (Postgres)"
+    );
     describe_counter!(
         AUDIT_DROPPED,
         "Audit events dropped because the audit queue was full"
@@ -104,6 +109,11 @@ fn describe() {
         metrics::Unit::Seconds,
         "Duration of pruning passes"
     );
+}
+
+/// Records the Postgres health probe's verdict.
+pub fn database_up(up: bool) {
+    metrics::gauge!(DATABASE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 /// Sets the state gauges from `sigil` and renders the exposition text.

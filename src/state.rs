@@ -42,7 +42,8 @@ impl Sigil {
             Ok(_) | Err(KekError::Missing(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let store = store::connect(&config.database_url, config.database_max_connections).await?;
+        let store =
+            store::connect(&config.database_url, &store::PoolSettings::from(&config)).await?;
         let now = clock.now();
         let existing = store.list_keys().await?;
         // A new KEK may only be created while no encrypted key exists (with
@@ -154,6 +155,13 @@ impl Sigil {
                     last_read = tokio::time::Instant::now();
                     if let Err(e) = sigil.reload_keys().await {
                         tracing::warn!(error = %e, "re-reading signing keys failed; keeping the current set");
+                    } else if !sigil.keys.is_ready() {
+                        // An algorithm lost its signing key (another node
+                        // died mid-emergency-rotation): repair it now
+                        // rather than at the next scheduler pass.
+                        if let Err(e) = sigil.run_key_schedule().await {
+                            tracing::warn!(error = %e, "replacing a missing signing key failed; will retry");
+                        }
                     }
                 } else if let Err(e) = sigil.keys.tick(sigil.clock.now()) {
                     tracing::warn!(error = %e, "applying a key transition failed");

@@ -16,7 +16,7 @@ pub(super) async fn rotate_secret(
     given: Option<SecretString>,
     force: bool,
 ) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let now = SystemClock.now();
     let until = now + overlap.as_secs() as i64;
     let generated = given.is_none();
@@ -56,7 +56,7 @@ pub(super) async fn set_disabled(
     client_id: &str,
     disabled: bool,
 ) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     match store.set_client_disabled(client_id, disabled).await {
         Err(StoreError::NotFound) => anyhow::bail!("no client {client_id:?}"),
         other => other?,

@@ -151,7 +151,7 @@ pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
 
 /// The store and the current KEK, checked against the stored keys.
 async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Kek)> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(config)).await?;
     let kek = Kek::load(config.kek.as_ref(), &config.kek_file(), false)?;
     for key in store.list_keys().await? {
         if let Some(sealed) = &key.private_key {
@@ -213,7 +213,7 @@ async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
 }
 
 async fn list(config: Config, json: bool) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let now = SystemClock.now();
     let keys = store.list_keys().await?;
     let state = |k: &KeyRecord| KeyState::at(now, k.activates_at, k.retires_at, k.removes_at);

@@ -172,7 +172,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Prune { json } => {
             let now = SystemClock.now();
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             let cut = crate::prune::Cutoffs::at(&config, now);
             let report = crate::prune::prune_store(store.as_ref(), cut).await?;
             if json {
@@ -196,7 +197,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => create_user(config, username, email).await,
         Command::Users(UsersCommand::SetPassword { username, .. }) => {
             let password = read_stdin_secret("password")?;
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             let passwords = Passwords::new(&config.argon2, &config.password)?;
             let ttl = config.access_token_ttl;
             users::set_password(
@@ -214,7 +216,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(UsersCommand::Disable { username }) => {
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             users::set_disabled(
                 store.as_ref(),
                 &username,
@@ -228,7 +231,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(UsersCommand::Enable { username }) => {
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             users::set_disabled(
                 store.as_ref(),
                 &username,
@@ -242,7 +246,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(UsersCommand::RevokeSessions { username }) => {
-            let store = store::connect(&config.database_url, 2).await?;
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             let user = users::find(store.as_ref(), &username)
                 .await
                 .map_err(|e| user_error(e.into()))?;
@@ -302,7 +307,7 @@ fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
 
 async fn create_user(config: Config, username: String, email: String) -> anyhow::Result<()> {
     let password = read_stdin_secret("password")?;
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let passwords = Passwords::new(&config.argon2, &config.password)?;
     let registration = Registration {
         username,
@@ -366,7 +371,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         None
     };
     let generated = secret.is_none();
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let new = NewClient {
         id: args.client_id,
         public: args.public,
@@ -402,7 +407,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
 }
 
 async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let clients = clients::list_clients(store.as_ref()).await?;
     if json {
         let rows: Vec<_> = clients.iter().map(clients::Client::summary).collect();
@@ -432,7 +437,7 @@ async fn list_clients(config: Config, json: bool) -> anyhow::Result<()> {
 }
 
 async fn audit_tail(config: Config, limit: i64, json: bool, follow: bool) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, 2).await?;
+    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
     let mut last = 0;
     for e in store.recent_audit(limit.clamp(1, 10_000)).await? {
         last = e.id;

@@ -59,7 +59,8 @@ pub async fn jwks_get(State(sigil): State<Arc<Sigil>>, headers: HeaderMap) -> Re
 }
 
 /// The two metadata documents, rebuilt at most every few seconds (the
-/// supported scopes follow the registered clients).
+/// supported scopes follow the registered clients). While the database is
+/// unreachable the last ones built are served.
 pub struct MetadataCache {
     bodies: ArcSwap<Option<(i64, Bytes, Bytes)>>,
 }
@@ -81,8 +82,19 @@ impl MetadataCache {
                 return Ok(if openid { oidc.clone() } else { oauth.clone() });
             }
         }
+        let clients = match crate::clients::list_clients(sigil.store.as_ref()).await {
+            Ok(clients) => clients,
+            // The database is down: the last documents are still right in
+            // everything but a scope added meanwhile; keep serving them.
+            Err(e) => {
+                return match cached.as_ref() {
+                    Some((_, oauth, oidc)) => Ok(if openid { oidc.clone() } else { oauth.clone() }),
+                    None => Err(e.into()),
+                };
+            }
+        };
         let mut scopes: Vec<String> = Vec::new();
-        for client in crate::clients::list_clients(sigil.store.as_ref()).await? {
+        for client in clients {
             for scope in client.scopes.iter() {
                 if !scopes.iter().any(|s| s == scope) {
                     scopes.push(scope.to_string());

@@ -184,16 +184,28 @@ pub async fn apply_rotation(
     Ok(Some(record.kid))
 }
 
-/// One pass of the automatic schedule: rotates each algorithm that is due
-/// and erases the private halves of removed keys. Returns the new kids.
+/// One pass of the automatic schedule: gives a signing key to any algorithm
+/// left without one, rotates each algorithm that is due, and erases the
+/// private halves of removed keys. Returns the new kids.
 pub async fn run_schedule(
     store: &dyn Store,
     kek: &Kek,
     policy: &KeyPolicy,
     now: i64,
 ) -> Result<Vec<String>, LifecycleError> {
-    let keys = store.list_keys().await?;
-    let mut created = Vec::new();
+    let before = store.list_keys().await?;
+    // An emergency rotation removes the compromised key before it stores
+    // the replacement; a node killed in between leaves the algorithm with
+    // no signing key. Whichever node runs the schedule next completes it.
+    let keys = super::ensure_active_keys(store, kek, policy.rsa_bits, now).await?;
+    let mut created: Vec<String> = keys
+        .iter()
+        .filter(|k| !before.iter().any(|b| b.kid == k.kid))
+        .map(|k| k.kid.clone())
+        .collect();
+    for kid in &created {
+        tracing::warn!(%kid, event = "key.replaced_missing", "an algorithm had no signing key (an interrupted emergency rotation?); created one active now");
+    }
     for alg in Alg::ALL {
         if let Some(plan) = plan_scheduled(&keys, policy, alg, now) {
             if let Some(kid) = apply_rotation(store, kek, policy, &plan, None, now).await? {

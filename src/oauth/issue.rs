@@ -20,7 +20,11 @@ pub fn issue_access_token(
     let keys = sigil.keys.current();
     let key = keys
         .signing_key(alg)
-        .ok_or_else(|| OAuthError::ServerError(format!("no active {alg} signing key")))?;
+        // Only between an interrupted emergency rotation and the scheduler
+        // replacing the key (seconds): worth a retry, not a 500.
+        .ok_or_else(|| {
+            OAuthError::TemporarilyUnavailable(format!("no active {alg} signing key yet"))
+        })?;
     let ttl = sigil.config.access_token_ttl.as_secs() as i64;
     let claims = AccessClaims {
         iss: sigil.config.issuer.clone(),

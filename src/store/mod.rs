@@ -4,6 +4,7 @@
 //! sqlx types never leave this module: callers see plain records and
 //! [`StoreError`]. The backend is chosen from the URL scheme in [`connect`].
 
+mod pg_health;
 mod postgres;
 mod sqlite;
 
@@ -40,19 +41,33 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(e.to_string())
             }
-            // SQLite's SQLITE_BUSY / SQLITE_LOCKED (and their extended codes)
-            // after the busy timeout: contention, worth a retry, not a bug.
-            sqlx::Error::Database(ref db)
-                if db
-                    .code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
-            {
+            sqlx::Error::Database(ref db) if is_transient(db.as_ref()) => {
                 StoreError::Unavailable(e.to_string())
             }
             other => StoreError::Other(other.to_string()),
         }
     }
+}
+
+/// Errors that say "not now" rather than "never": the request may succeed
+/// if retried, so they become a 503 with `Retry-After`, not a 500.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let code = pg.code();
+        // 08: connection exception; 53: insufficient resources (too many
+        // connections, disk full); 57: operator intervention (statement
+        // timeout, server shutting down or starting); serialization
+        // failure, deadlock, lock not available.
+        return ["08", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class))
+            || matches!(code, "40001" | "40P01" | "55P03");
+    }
+    // SQLite's SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) after
+    // the busy timeout: contention, worth a retry, not a bug.
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
@@ -395,8 +410,8 @@ pub trait Store: Send + Sync + 'static {
 /// first start needs no steps); any other schema must be exactly this
 /// binary's, or nothing is changed and [`StoreError::Schema`] says what to
 /// do. Upgrading is [`migrate`]'s job alone.
-pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
-    open(url, max_connections, OnOpen::CreateIfEmpty)
+pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Arc<dyn Store>> {
+    open(url, settings, OnOpen::CreateIfEmpty)
         .await
         .map(|(store, _)| store)
 }
@@ -405,7 +420,7 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Sto
 /// schema newer than this binary, a half-applied migration or an altered
 /// one, changing nothing. Returns where the schema stood before.
 pub async fn migrate(url: &str) -> StoreResult<SchemaState> {
-    let (store, before) = open(url, 1, OnOpen::Upgrade).await?;
+    let (store, before) = open(url, &PoolSettings::migrate(), OnOpen::Upgrade).await?;
     store.close().await;
     Ok(before)
 }
@@ -421,7 +436,7 @@ pub(crate) enum OnOpen {
 
 async fn open(
     url: &str,
-    max_connections: u32,
+    settings: &PoolSettings,
     on_open: OnOpen,
 ) -> StoreResult<(Arc<dyn Store>, SchemaState)> {
     Ok(match Backend::of(url) {
@@ -430,7 +445,7 @@ async fn open(
             (Arc::new(store), state)
         }
         Some(Backend::Postgres) => {
-            let (store, state) = PostgresStore::open(url, max_connections, on_open).await?;
+            let (store, state) = PostgresStore::open(url, settings, on_open).await?;
             (Arc::new(store), state)
         }
         None => {
@@ -559,6 +574,42 @@ impl SchemaState {
                  was migrated by a different build; restore the backup taken before that \
                  upgrade, or run the sigil that migrated it"
             )),
+        }
+    }
+}
+
+/// How a Postgres pool is sized and bounded (SQLite ignores these).
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// Server-side `statement_timeout`; zero disables it.
+    pub statement_timeout: std::time::Duration,
+}
+
+impl PoolSettings {
+    /// An operator command: two connections, the configured timeout.
+    pub fn cli(config: &crate::config::Config) -> Self {
+        PoolSettings {
+            max_connections: 2,
+            ..PoolSettings::from(config)
+        }
+    }
+
+    /// `sigil migrate`: one connection, and no statement timeout (a
+    /// migration of a large table may legitimately take long).
+    pub fn migrate() -> Self {
+        PoolSettings {
+            max_connections: 1,
+            statement_timeout: std::time::Duration::ZERO,
+        }
+    }
+}
+
+impl From<&crate::config::Config> for PoolSettings {
+    fn from(config: &crate::config::Config) -> Self {
+        PoolSettings {
+            max_connections: config.database_max_connections,
+            statement_timeout: config.database_statement_timeout,
         }
     }
 }

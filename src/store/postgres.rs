@@ -1,11 +1,14 @@
 //! The production store: every Sigil node shares one PostgreSQL database.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
+use super::PoolSettings;
+use super::pg_health::Health;
 use super::{AppliedMigration, OnOpen, SchemaState, ThrottleRecord, ThrottleRule, settle_schema};
 use super::{
     AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation,
@@ -24,6 +27,8 @@ const REVOCATION_LOCK: i64 = 0x5161_6c00_0001;
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Fails store calls fast while the server is unreachable.
+    health: Health,
     /// Bumped on every NOTIFY from any node, and after the listening
     /// connection is re-established (notifications may have been missed).
     changes: watch::Receiver<u64>,
@@ -34,15 +39,21 @@ impl PostgresStore {
     /// the schema stood.
     pub(crate) async fn open(
         url: &str,
-        max_connections: u32,
+        settings: &PoolSettings,
         on_open: OnOpen,
     ) -> StoreResult<(Self, SchemaState)> {
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("bad Postgres URL: {e}")))?;
+        if !settings.statement_timeout.is_zero() {
+            let millis = settings.statement_timeout.as_millis().to_string();
+            options = options.options([("statement_timeout", millis.as_str())]);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(settings.max_connections)
             // Bounded waits: a saturated pool or a dead server becomes an
             // error the caller can turn into a 503, never a hang.
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await?;
         let state = schema_state(&pool).await?;
         if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&pool)).await {
@@ -55,7 +66,16 @@ impl PostgresStore {
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANGES_CHANNEL).await?;
         tokio::spawn(listen(listener, tx));
-        Ok((PostgresStore { pool, changes }, state))
+        let health = Health::new();
+        health.spawn_probe(pool.clone(), url);
+        Ok((
+            PostgresStore {
+                pool,
+                health,
+                changes,
+            },
+            state,
+        ))
     }
 }
 
@@ -132,7 +152,7 @@ impl Store for PostgresStore {
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.health.gate(&self.pool)?)
         .await?;
         let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
         Ok(applied == known)
@@ -151,7 +171,9 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(self.health.gate(&self.pool)?)
+            .await?;
         Ok(())
     }
 
@@ -167,7 +189,7 @@ impl Store for PostgresStore {
         .bind(u.disabled)
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await
         .map_err(|e| unique(e, &["username", "email"]))?;
         Ok(())
@@ -176,14 +198,14 @@ impl Store for PostgresStore {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
             .bind(username)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.health.gate(&self.pool)?)
             .await?)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.health.gate(&self.pool)?)
             .await?)
     }
 
@@ -192,7 +214,7 @@ impl Store for PostgresStore {
             sqlx::query_as("SELECT * FROM users WHERE username > $1 ORDER BY username LIMIT $2")
                 .bind(after)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(self.health.gate(&self.pool)?)
                 .await?,
         )
     }
@@ -202,7 +224,7 @@ impl Store for PostgresStore {
             .bind(disabled)
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -216,7 +238,7 @@ impl Store for PostgresStore {
                 .bind(password_hash)
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(self.health.gate(&self.pool)?)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -237,7 +259,7 @@ impl Store for PostgresStore {
         .bind(&c.audience)
         .bind(c.disabled)
         .bind(c.created_at)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await
         .map_err(|e| unique(e, &["client_id"]))?;
         Ok(())
@@ -246,13 +268,13 @@ impl Store for PostgresStore {
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
         Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.health.gate(&self.pool)?)
             .await?)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
         Ok(sqlx::query_as("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.health.gate(&self.pool)?)
             .await?)
     }
 
@@ -269,7 +291,7 @@ impl Store for PostgresStore {
         .bind(previous_expires_at)
         .bind(new_hash)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -281,7 +303,7 @@ impl Store for PostgresStore {
         let done = sqlx::query("UPDATE clients SET disabled = $1 WHERE client_id = $2")
             .bind(disabled)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -292,7 +314,7 @@ impl Store for PostgresStore {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
-                .fetch_all(&self.pool)
+                .fetch_all(self.health.gate(&self.pool)?)
                 .await?,
         )
     }
@@ -303,7 +325,7 @@ impl Store for PostgresStore {
         unless_activating_after: Option<i64>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         // One scheduler at a time across every node: the check below and the
         // insert cannot interleave with another node's.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -365,14 +387,14 @@ impl Store for PostgresStore {
         .bind(removes_at)
         .bind(destroy_private)
         .bind(kid)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         sqlx::query("SELECT pg_notify($1, 'keys')")
             .bind(CHANGES_CHANNEL)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         Ok(())
     }
@@ -380,13 +402,13 @@ impl Store for PostgresStore {
     async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
         Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= $1 AND private_key IS NOT NULL")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?
             .rows_affected())
     }
 
     async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         for (kid, private_key) in sealed {
             let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key IS NOT NULL")
                 .bind(private_key)
@@ -415,24 +437,30 @@ impl Store for PostgresStore {
             .bind(action)
             .bind(target)
             .bind(detail)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         Ok(())
     }
 
     async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for e in events {
-            sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(e.at)
-                .bind(&e.actor)
-                .bind(&e.action)
-                .bind(&e.target)
-                .bind(&e.detail)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        // One statement, one round trip, whatever the batch size: the
+        // writer keeps up with a busy node instead of falling behind.
+        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+        let actor: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
+        let action: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+        let target: Vec<Option<&str>> = events.iter().map(|e| e.target.as_deref()).collect();
+        let detail: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, action, target, detail)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])",
+        )
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .execute(self.health.gate(&self.pool)?)
+        .await?;
         Ok(())
     }
 
@@ -440,7 +468,7 @@ impl Store for PostgresStore {
         let mut rows: Vec<AuditRecord> =
             sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT $1")
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(self.health.gate(&self.pool)?)
                 .await?;
         rows.reverse();
         Ok(rows)
@@ -451,7 +479,7 @@ impl Store for PostgresStore {
             "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1",
         )
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.health.gate(&self.pool)?)
         .await?)
     }
 
@@ -468,14 +496,14 @@ impl Store for PostgresStore {
             .bind(rule.window)
             .bind(rule.limit)
             .bind(rule.lockout)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.health.gate(&self.pool)?)
             .await?)
     }
 
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_throttle WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         Ok(())
     }
@@ -488,7 +516,7 @@ impl Store for PostgresStore {
         .bind(window_before)
         .bind(now)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -500,7 +528,7 @@ impl Store for PostgresStore {
         )
         .bind(before)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -513,7 +541,7 @@ impl Store for PostgresStore {
         let done = sqlx::query(&sql)
             .bind(before)
             .bind(limit)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -528,7 +556,7 @@ impl Store for PostgresStore {
         let done = sqlx::query(&sql)
             .bind(before)
             .bind(limit)
-            .execute(&self.pool)
+            .execute(self.health.gate(&self.pool)?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -540,13 +568,13 @@ impl Store for PostgresStore {
         )
         .bind(before)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(self.health.gate(&self.pool)?)
         .await?;
         Ok(done.rows_affected())
     }
 
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -572,12 +600,12 @@ impl Store for PostgresStore {
         let token: Option<RefreshRecord> =
             sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.health.gate(&self.pool)?)
                 .await?;
         let Some(token) = token else { return Ok(None) };
         let family: FamilyRecord = sqlx::query_as("SELECT * FROM refresh_families WHERE id = $1")
             .bind(&token.family_id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.health.gate(&self.pool)?)
             .await?;
         Ok(Some((token, family)))
     }
@@ -588,7 +616,7 @@ impl Store for PostgresStore {
         successor: &RefreshRecord,
         now: i64,
     ) -> StoreResult<SpendOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2
              WHERE hash = $3 AND spent_at IS NULL
@@ -624,7 +652,7 @@ impl Store for PostgresStore {
         revocation: &NewRevocation,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         let (column, value) = match which {
             Families::One(id) => ("id", id),
             Families::OfUser(user) => ("user_id", user),
@@ -651,7 +679,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         let seq = insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(seq)
@@ -676,7 +704,7 @@ impl Store for PostgresStore {
         .bind(sid)
         .bind(sub)
         .bind(iat)
-        .fetch_one(&self.pool)
+        .fetch_one(self.health.gate(&self.pool)?)
         .await?)
     }
 
@@ -692,7 +720,7 @@ impl Store for PostgresStore {
         .bind(after)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.health.gate(&self.pool)?)
         .await?)
     }
 }

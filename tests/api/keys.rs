@@ -17,6 +17,7 @@ on_both_backends!(
     a_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_old_until_its_tokens_expire,
     a_verifier_caching_the_jwks_as_the_headers_allow_never_fails_across_rotations,
     an_emergency_rotation_invalidates_the_compromised_keys_tokens_at_once,
+    an_emergency_rotation_cut_short_is_completed_by_the_next_scheduler_pass,
     two_nodes_running_the_scheduler_together_rotate_once,
     the_admin_api_needs_the_admin_scope_and_audits_what_it_does,
 );
@@ -289,6 +290,55 @@ async fn an_emergency_rotation_invalidates_the_compromised_keys_tokens_at_once(a
         row.private_key.is_none(),
         "the compromised private key is erased"
     );
+}
+
+/// A node killed inside an emergency rotation, after it removed the
+/// compromised key and before it stored the replacement, leaves the
+/// algorithm with no signing key. Token requests get a retryable 503 (not a
+/// 500) until any node's scheduler creates the replacement.
+async fn an_emergency_rotation_cut_short_is_completed_by_the_next_scheduler_pass(app: TestApp) {
+    let service = app
+        .client(
+            "svc",
+            false,
+            &[GrantType::ClientCredentials],
+            "",
+            Some(Alg::EdDSA),
+        )
+        .await;
+    let compromised = kid_of(&service_token(&app, &service).await);
+    // The first step of `apply_emergency`, and nothing after it.
+    app.sigil
+        .store
+        .set_key_times(&compromised, now(&app), now(&app), true)
+        .await
+        .unwrap();
+    app.sigil.reload_keys().await.unwrap();
+
+    // The node's own key loop may repair it first (on Postgres the change
+    // is signalled at once); until then the answer is a retryable 503.
+    let response = app
+        .token(&service, &[("grant_type", "client_credentials")])
+        .await;
+    if response.status() != StatusCode::OK {
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(json(response).await["error"], "temporarily_unavailable");
+    }
+
+    app.sigil.run_key_schedule().await.unwrap();
+    let keys = app.sigil.store.list_keys().await.unwrap();
+    let signing: Vec<_> = keys
+        .iter()
+        .filter(|k| k.alg == "EdDSA" && k.retires_at.is_none() && k.private_key.is_some())
+        .map(|k| k.kid.clone())
+        .collect();
+    assert_eq!(signing.len(), 1, "exactly one replacement: {signing:?}");
+    assert_ne!(signing[0], compromised);
+    let fresh = service_token(&app, &service).await;
+    assert_eq!(kid_of(&fresh), signing[0]);
+    let published = kids(&app.jwks().await);
+    assert!(published.contains(&signing[0]) && !published.contains(&compromised));
 }
 
 async fn two_nodes_running_the_scheduler_together_rotate_once(a: TestApp) {
