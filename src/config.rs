@@ -97,6 +97,14 @@ pub struct Config {
     /// Upper bound of the JWKS `Cache-Control: max-age`.
     #[serde(with = "humantime_serde")]
     pub jwks_max_age: Duration,
+    /// How often each node deletes rows that can no longer matter (expired
+    /// revocations, dead refresh sessions, old throttle counters and audit
+    /// events); the first pass runs at start.
+    #[serde(with = "humantime_serde")]
+    pub prune_interval: Duration,
+    /// Audit events older than this are deleted (`0s`: kept forever).
+    #[serde(with = "humantime_serde")]
+    pub audit_retention: Duration,
     pub password: PasswordPolicy,
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
@@ -155,6 +163,8 @@ impl Default for Config {
             key_rotation_interval: Duration::from_secs(30 * 24 * 3600),
             key_pending_lead: Duration::from_secs(3600),
             key_retire_grace: Duration::from_secs(5 * 60),
+            prune_interval: Duration::from_secs(10 * 60),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             password: PasswordPolicy::default(),
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
@@ -375,6 +385,17 @@ impl Config {
             return invalid(
                 "key_rotation_interval",
                 "must exceed key_pending_lead plus access_token_ttl (or be 0 to disable rotation)",
+            );
+        }
+        let prune = self.prune_interval.as_secs();
+        if !(10..=24 * 3600).contains(&prune) {
+            return invalid("prune_interval", "must be between 10s and 24h");
+        }
+        let retention = self.audit_retention.as_secs();
+        if retention != 0 && retention < 24 * 3600 {
+            return invalid(
+                "audit_retention",
+                "must be at least 1d (or 0s to keep audit events forever)",
             );
         }
         let t = &self.throttle;

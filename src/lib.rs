@@ -19,6 +19,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oauth;
 pub mod passwords;
+pub mod prune;
 pub mod revocation;
 pub mod scope;
 pub mod state;

@@ -25,6 +25,10 @@ pub const ARGON2_QUEUE: &str = "sigil_argon2_queue_depth";
 pub const DB_POOL: &str = "sigil_db_pool_connections";
 pub const DENYLIST: &str = "sigil_denylist_entries";
 pub const AUDIT_DROPPED: &str = "sigil_audit_dropped_total";
+pub const PRUNED_ROWS: &str = "sigil_pruned_rows_total";
+pub const PRUNE_RUNS: &str = "sigil_prune_runs_total";
+pub const PRUNE_FAILURES: &str = "sigil_prune_failures_total";
+pub const PRUNE_DURATION: &str = "sigil_prune_duration_seconds";
 pub const DATABASE_UP: &str = "sigil_database_up";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -90,6 +94,20 @@ fn describe() {
     describe_counter!(
         AUDIT_DROPPED,
         "Audit events dropped because the audit queue was full"
+    );
+    describe_counter!(
+        PRUNED_ROWS,
+        "Rows deleted by pruning, by kind (revocation, refresh_token, refresh_family, throttle, audit)"
+    );
+    describe_counter!(PRUNE_RUNS, "Pruning passes started");
+    describe_counter!(
+        PRUNE_FAILURES,
+        "Pruning passes that failed (the database was unavailable); retried at the next interval"
+    );
+    describe_histogram!(
+        PRUNE_DURATION,
+        metrics::Unit::Seconds,
+        "Duration of pruning passes"
     );
 }
 

@@ -8,7 +8,7 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::schedule::{KeyPolicy, run_schedule};
-use crate::keys::{Kek, KekError, Keyring, KeyringError, ensure_active_keys};
+use crate::keys::{Kek, KekError, Keyring, ensure_active_keys};
 use crate::passwords::Passwords;
 use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
@@ -23,15 +23,25 @@ pub struct Sigil {
     pub deny_list: Arc<DenyList>,
     pub audit: Audit,
     pub clock: Arc<dyn Clock>,
+    pub pruning: crate::prune::Pruning,
 }
 
 impl Sigil {
-    /// Connects to the database (running migrations), loads or creates the
-    /// key-encryption key, makes sure a signing key is active for every
-    /// algorithm, and loads the keyring. Any failure stops start-up.
+    /// Checks the key-encryption key can be read, connects to the database
+    /// (creating the schema in an empty one; any other must be current),
+    /// loads or creates the KEK and checks it opens the stored keys, makes
+    /// sure a signing key is active for every algorithm, and loads the
+    /// keyring. Any failure stops start-up, before anything is written.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sigil>> {
         // Install the metrics recorder before anything is counted.
         crate::metrics::handle();
+        let kek_file = config.kek_file();
+        // A malformed or unreadable KEK stops start-up before the database
+        // is touched (not even created); only "missing" is decided below.
+        match Kek::load(config.kek.as_ref(), &kek_file, false) {
+            Ok(_) | Err(KekError::Missing(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         let store =
             store::connect(&config.database_url, &store::PoolSettings::from(&config)).await?;
         let now = clock.now();
@@ -41,8 +51,7 @@ impl Sigil {
         // and only for the embedded default: nodes sharing a Postgres must
         // share one KEK, so it cannot be made up by whichever node starts first.
         let embedded = Backend::of(&config.database_url) == Some(Backend::Sqlite);
-        let kek_file = config.kek_file();
-        if !embedded && config.kek.is_none() && !kek_file.exists() {
+        if !embedded && existing.is_empty() && config.kek.is_none() && !kek_file.exists() {
             anyhow::bail!(
                 "no key-encryption key at {} and SIGIL_KEK is not set. On Postgres every node must use the \
                  same KEK: create one with `sigil keys new-kek > {}` (then chmod 600) or set SIGIL_KEK, \
@@ -52,22 +61,27 @@ impl Sigil {
             );
         }
         let kek = Kek::load(config.kek.as_ref(), &kek_file, existing.is_empty())?;
-        let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
-        let policy = KeyPolicy::from_config(&config);
-        let keys = match Keyring::new(kek, policy, records.clone(), now) {
-            Ok(keys) => keys,
+        // Check the KEK against the stored keys before anything is written
+        // with it (a missing key would otherwise be created under a wrong KEK).
+        let (kek, staged) = match kek.opens_all(&existing) {
+            Ok(()) => (kek, false),
             // A rewrap interrupted after the database changed but before the
             // new KEK file replaced the old one: finish it.
-            Err(KeyringError::Kek(KekError::WrongKek(_))) if config.kek.is_none() => {
-                let staged = Kek::load_staged(&kek_file)
-                    .ok_or_else(|| anyhow::anyhow!(KekError::WrongKek("stored".into())))?;
-                let keys = Keyring::new(staged, policy, records, now)?;
-                Kek::promote_staged(&kek_file)?;
-                tracing::warn!("completed an interrupted key-encryption-key rotation");
-                keys
+            Err(KekError::WrongKek(kid)) if config.kek.is_none() => {
+                match Kek::load_staged(&kek_file).filter(|s| s.opens_all(&existing).is_ok()) {
+                    Some(staged) => (staged, true),
+                    None => return Err(KekError::WrongKek(kid).into()),
+                }
             }
             Err(e) => return Err(e.into()),
         };
+        let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
+        let policy = KeyPolicy::from_config(&config);
+        let keys = Keyring::new(kek, policy, records, now)?;
+        if staged {
+            Kek::promote_staged(&kek_file)?;
+            tracing::warn!("completed an interrupted key-encryption-key rotation");
+        }
         let passwords = Passwords::new(&config.argon2, &config.password)?;
         let throttle = Throttle::new(config.throttle.clone());
         let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
@@ -81,15 +95,17 @@ impl Sigil {
             deny_list,
             audit: Audit::new(),
             clock,
+            pruning: Default::default(),
         }))
     }
 
-    /// Starts the background work a serving node needs: key transitions and
-    /// deny-list synchronisation with the other nodes.
+    /// Starts the background work a serving node needs: key transitions,
+    /// deny-list synchronisation with the other nodes, and pruning.
     pub fn spawn_background(self: &Arc<Self>) {
         self.audit.spawn_writer(Arc::clone(&self.store));
         self.spawn_key_refresh(Duration::from_secs(5));
         self.spawn_key_scheduler();
+        self.spawn_pruning();
         self.deny_list.spawn_sync(
             Arc::clone(&self.store),
             Arc::clone(&self.clock),

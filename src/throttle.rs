@@ -15,11 +15,11 @@
 //! Postgres shares them, and a restart does not lift a lockout. Only
 //! well-formed usernames and existing clients are counted, so the keys an
 //! attacker can create are bounded by the accounts that exist; a login
-//! failure is counted only after a password hash. IPv6 addresses count by
-//! their /64 prefix, the block one host usually holds.
+//! failure is counted only after a password hash. Counters whose window and
+//! lockout are over are deleted by the pruning task (`crate::prune`). IPv6
+//! addresses count by their /64 prefix, the block one host usually holds.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use crate::config::ThrottleConfig;
@@ -27,8 +27,6 @@ use crate::store::{Store, StoreResult, ThrottleRecord, ThrottleRule};
 
 /// The first delay once a pair's free failures are used up.
 const FIRST_DELAY: Duration = Duration::from_millis(250);
-/// How often expired counters are deleted.
-const PRUNE_EVERY_SECS: i64 = 300;
 
 /// Which counter locked an attempt out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,15 +58,11 @@ pub struct Attempt {
 
 pub struct Throttle {
     config: ThrottleConfig,
-    last_prune: AtomicI64,
 }
 
 impl Throttle {
     pub fn new(config: ThrottleConfig) -> Throttle {
-        Throttle {
-            config,
-            last_prune: AtomicI64::new(0),
-        }
+        Throttle { config }
     }
 
     /// The counters of a login as `username` (already parsed, so bounded
@@ -143,7 +137,6 @@ impl Throttle {
                 .throttle_fail(account, now, self.rule(c.account_limit))
                 .await?;
         }
-        self.prune_now_and_then(store, now).await;
         Ok(if pair.locked_until > now {
             c.max_delay
         } else {
@@ -207,22 +200,6 @@ impl Throttle {
         }
         let doublings = u32::try_from(over - 1).unwrap_or(u32::MAX).min(16);
         (FIRST_DELAY * 2u32.pow(doublings)).min(self.config.max_delay)
-    }
-
-    async fn prune_now_and_then(&self, store: &dyn Store, now: i64) {
-        let last = self.last_prune.load(Ordering::Relaxed);
-        if now - last < PRUNE_EVERY_SECS
-            || self
-                .last_prune
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        let window = self.config.window.as_secs() as i64;
-        if let Err(e) = store.throttle_prune(now - window, now).await {
-            tracing::warn!(error = %e, "pruning login throttle counters failed");
-        }
     }
 }
 

@@ -183,11 +183,7 @@ async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
         std::io::stdin()
             .read_to_string(&mut text)
             .context("cannot read the new KEK from standard input")?;
-        let new = Kek::load(
-            Some(&secrecy::SecretString::from(text.trim().to_string())),
-            &config.kek_file(),
-            false,
-        )?;
+        let new = Kek::parse(&zeroize::Zeroizing::new(text), "read from standard input")?;
         report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, dry_run).await?)?;
         if !dry_run {
             println!("now set SIGIL_KEK to the new key on every node and restart them");

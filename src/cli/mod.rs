@@ -36,8 +36,16 @@ pub struct Cli {
 enum Command {
     /// Run the server (creating the database and keys on first start).
     Serve,
-    /// Bring the database schema up to date and exit.
+    /// Bring the database schema up to date and exit (back it up first).
     Migrate,
+    /// Delete now what the background pruning deletes every prune_interval:
+    /// expired revocations, dead refresh sessions, old throttle counters,
+    /// audit events past audit_retention.
+    Prune {
+        /// Print the counts as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -159,8 +167,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
-            store::connect(&config.database_url, &store::PoolSettings::migrate()).await?;
-            println!("database is up to date");
+            match store::migrate(&config.database_url).await? {
+                store::SchemaState::Older { at, needs } => {
+                    println!(
+                        "migrated the database from migration {at} to {needs}; database is up to date"
+                    )
+                }
+                store::SchemaState::Empty => println!("created the schema; database is up to date"),
+                _ => println!("database is up to date"),
+            }
+            Ok(())
+        }
+        Command::Prune { json } => {
+            let now = SystemClock.now();
+            let store =
+                store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
+            let cut = crate::prune::Cutoffs::at(&config, now);
+            let report = crate::prune::prune_store(store.as_ref(), cut).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "pruned {} revocations, {} refresh tokens, {} refresh families, {} throttle counters, {} audit events",
+                    report.revocations,
+                    report.refresh_tokens,
+                    report.refresh_families,
+                    report.throttle,
+                    report.audit
+                );
+            }
             Ok(())
         }
         Command::Users(UsersCommand::Create {

@@ -31,14 +31,23 @@ pub enum KekError {
          restore the original KEK file or set SIGIL_KEK"
     )]
     Missing(String),
+    /// The payload names where the key came from and what is wrong.
     #[error(
-        "the key-encryption key is malformed: expected {KEK_LEN} bytes, base64url-encoded ({0})"
+        "the key-encryption key {0}: it must be {KEK_LEN} bytes, base64url-encoded, as `sigil keys new-kek` \
+         prints; restore the original"
     )]
     Malformed(String),
+    /// The KEK file could not be read (other than not existing).
+    #[error(
+        "cannot read the key-encryption key at {0}: make keys_dir a folder sigil can read that \
+         holds the file `kek` (or set SIGIL_KEK)"
+    )]
+    Unreadable(String),
     #[error("cannot read or create the key-encryption key: {0}")]
     Io(String),
     #[error(
-        "signing key {0} cannot be decrypted: the key-encryption key is wrong, or the stored key was altered"
+        "signing key {0} cannot be decrypted: the key-encryption key is wrong, or the stored key was \
+         altered; start with the KEK the keys were stored under (the file `kek` in keys_dir, or SIGIL_KEK)"
     )]
     WrongKek(String),
 }
@@ -53,35 +62,56 @@ impl Kek {
         may_create: bool,
     ) -> Result<Kek, KekError> {
         if let Some(secret) = configured {
-            return Kek::from_encoded(secret.expose_secret().trim());
+            return Kek::parse(secret.expose_secret(), "in SIGIL_KEK (the `kek` setting)");
         }
         match fs::read_to_string(path) {
-            Ok(text) => Kek::from_encoded(text.trim()),
+            Ok(text) => Kek::parse(&text, &format!("in {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !may_create {
                     return Err(KekError::Missing(format!("no file at {}", path.display())));
                 }
                 Kek::create(path)
             }
-            Err(e) => Err(KekError::Io(format!("{}: {e}", path.display()))),
+            Err(e) => Err(KekError::Unreadable(format!("{} ({e})", path.display()))),
         }
     }
 
-    fn from_encoded(encoded: &str) -> Result<Kek, KekError> {
+    /// Parses an encoded KEK; `source` ("in <where>") names it in errors.
+    pub fn parse(encoded: &str, source: &str) -> Result<Kek, KekError> {
+        Kek::from_encoded(encoded.trim())
+            .map_err(|why| KekError::Malformed(format!("{source} is malformed ({why})")))
+    }
+
+    /// Checks that the KEK opens every stored private key (a removed key
+    /// has none); `Err(WrongKek(kid))` names the first that it does not.
+    pub fn opens_all(&self, records: &[crate::store::KeyRecord]) -> Result<(), KekError> {
+        for record in records {
+            if let Some(sealed) = &record.private_key {
+                self.open(&record.kid, sealed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The reason is never a byte of the key.
+    fn from_encoded(encoded: &str) -> Result<Kek, &'static str> {
         // The decoder's error would quote a byte of the key: say nothing of it.
         let bytes = Zeroizing::new(
             B64.decode(encoded.trim_end_matches('='))
-                .map_err(|_| KekError::Malformed("not base64url".into()))?,
+                .map_err(|_| "not base64url")?,
         );
-        Kek::from_bytes(&bytes)
+        if bytes.len() != KEK_LEN {
+            return Err("not 32 bytes long");
+        }
+        Kek::from_bytes(&bytes).map_err(|_| "rejected")
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Kek, KekError> {
         if bytes.len() != KEK_LEN {
-            return Err(KekError::Malformed(format!("got {} bytes", bytes.len())));
+            return Err(KekError::Malformed(format!("has {} bytes", bytes.len())));
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| KekError::Malformed("rejected".into()))?;
+            .map_err(|_| KekError::Malformed("is rejected".into()))?;
         // A separate key for deriving refresh-token successors: HMAC of a
         // fixed label under the KEK, so each purpose has its own key.
         let kek_mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);

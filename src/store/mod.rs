@@ -28,6 +28,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Other(String),
+    /// The schema is not one this binary may use as it stands; the payload
+    /// says what to do (see [`SchemaState::refusal`]).
+    #[error("{0}")]
+    Schema(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -341,9 +345,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<ThrottleRecord>>;
     /// Forgets a key's failures (after a successful login).
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
-    /// Deletes counters whose window started before `window_before` and
-    /// whose lockout (if any) ended before `now`.
-    async fn throttle_prune(&self, window_before: i64, now: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` counters whose window started before
+    /// `window_before` and whose lockout (if any) ended before `now`.
+    async fn throttle_prune(&self, window_before: i64, now: i64, limit: i64) -> StoreResult<u64>;
 
     /// Stores a new family with its first refresh token, atomically.
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;
@@ -388,6 +392,17 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<bool>;
 
+    /// Deletes up to `limit` deny-list entries that expired before `before`.
+    async fn prune_revocations(&self, before: i64, limit: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` refresh tokens of families dead before `before`:
+    /// revoked before it, or whose every token expired before it.
+    async fn prune_refresh_tokens(&self, before: i64, limit: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` families dead before `before` (as above) that
+    /// have no token left.
+    async fn prune_refresh_families(&self, before: i64, limit: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` audit events recorded before `before`.
+    async fn prune_audit(&self, before: i64, limit: i64) -> StoreResult<u64>;
+
     /// A signal that bumps whenever another node may have changed shared
     /// state (revocations, keys). `None` where there is no other node.
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
@@ -396,18 +411,176 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`),
-/// creating a SQLite file if needed, and brings its schema up to date.
+/// creating a SQLite file if needed. An empty database gets the schema (a
+/// first start needs no steps); any other schema must be exactly this
+/// binary's, or nothing is changed and [`StoreError::Schema`] says what to
+/// do. Upgrading is [`migrate`]'s job alone.
 pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match Backend::of(url) {
-        Some(Backend::Sqlite) => Arc::new(SqliteStore::connect(url).await?),
-        Some(Backend::Postgres) => Arc::new(PostgresStore::connect(url, settings).await?),
+    open(url, settings, OnOpen::CreateIfEmpty)
+        .await
+        .map(|(store, _)| store)
+}
+
+/// `sigil migrate`: applies every migration the database lacks. Refuses a
+/// schema newer than this binary, a half-applied migration or an altered
+/// one, changing nothing. Returns where the schema stood before.
+pub async fn migrate(url: &str) -> StoreResult<SchemaState> {
+    let (store, before) = open(url, &PoolSettings::migrate(), OnOpen::Upgrade).await?;
+    store.close().await;
+    Ok(before)
+}
+
+/// What opening a database may do to its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnOpen {
+    /// Create it in an empty database; otherwise it must be current.
+    CreateIfEmpty,
+    /// Also apply the migrations an older schema lacks.
+    Upgrade,
+}
+
+async fn open(
+    url: &str,
+    settings: &PoolSettings,
+    on_open: OnOpen,
+) -> StoreResult<(Arc<dyn Store>, SchemaState)> {
+    Ok(match Backend::of(url) {
+        Some(Backend::Sqlite) => {
+            let (store, state) = SqliteStore::open(url, on_open).await?;
+            (Arc::new(store), state)
+        }
+        Some(Backend::Postgres) => {
+            let (store, state) = PostgresStore::open(url, settings, on_open).await?;
+            (Arc::new(store), state)
+        }
         None => {
             return Err(StoreError::Other(format!(
                 "unsupported database URL scheme in {url:?}: expected sqlite:// or postgres://"
             )));
         }
+    })
+}
+
+/// Applies `migrate` (the backend's migrator run) when `state` and
+/// `on_open` call for it, or refuses the schema; never touches the
+/// database otherwise.
+pub(crate) async fn settle_schema<F>(
+    state: &SchemaState,
+    on_open: OnOpen,
+    migrate: F,
+) -> StoreResult<()>
+where
+    F: std::future::Future<Output = Result<(), sqlx::migrate::MigrateError>>,
+{
+    let apply = match state {
+        SchemaState::Current { .. } => false,
+        SchemaState::Empty => true,
+        SchemaState::Older { .. } => on_open == OnOpen::Upgrade,
+        _ => false,
     };
-    Ok(store)
+    if apply {
+        return Ok(migrate.await?);
+    }
+    match state.refusal() {
+        Some(why) => Err(StoreError::Schema(why)),
+        None => Ok(()),
+    }
+}
+
+/// Where a database's schema stands against this binary's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// No migration recorded: a new database.
+    Empty,
+    Current {
+        version: i64,
+    },
+    /// The applied migrations are the first of this binary's: `sigil migrate`.
+    Older {
+        at: i64,
+        needs: i64,
+    },
+    /// A migration this binary does not know was applied (a newer sigil).
+    Newer {
+        at: i64,
+        knows: i64,
+    },
+    /// A migration recorded as failed: it may be half-applied.
+    Failed {
+        version: i64,
+    },
+    /// An applied migration's SQL differs from this binary's, or the
+    /// applied ones are not a prefix of this binary's.
+    Diverged {
+        version: i64,
+    },
+}
+
+/// One row of `_sqlx_migrations`.
+pub(crate) struct AppliedMigration {
+    pub version: i64,
+    pub success: bool,
+    pub checksum: Vec<u8>,
+}
+
+impl SchemaState {
+    /// Classifies the applied migrations (in version order) against `known`.
+    pub(crate) fn of(applied: &[AppliedMigration], known: &sqlx::migrate::Migrator) -> SchemaState {
+        let known: Vec<_> = known
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .collect();
+        let knows = known.last().map_or(0, |m| m.version);
+        if let Some(failed) = applied.iter().find(|a| !a.success) {
+            return SchemaState::Failed {
+                version: failed.version,
+            };
+        }
+        let Some(at) = applied.last().map(|a| a.version) else {
+            return SchemaState::Empty;
+        };
+        if at > knows {
+            return SchemaState::Newer { at, knows };
+        }
+        for (i, a) in applied.iter().enumerate() {
+            match known.get(i) {
+                Some(m) if m.version == a.version && *m.checksum == *a.checksum => {}
+                _ => return SchemaState::Diverged { version: a.version },
+            }
+        }
+        if applied.len() == known.len() {
+            SchemaState::Current { version: at }
+        } else {
+            SchemaState::Older { at, needs: knows }
+        }
+    }
+
+    /// Why a node may not start on this schema, and what to do; `None`
+    /// when it may (current, or empty and about to be created).
+    pub fn refusal(&self) -> Option<String> {
+        match *self {
+            SchemaState::Empty | SchemaState::Current { .. } => None,
+            SchemaState::Older { at, needs } => Some(format!(
+                "the database schema is at migration {at} and this sigil needs {needs}: \
+                 back the database up, then run `sigil migrate`"
+            )),
+            SchemaState::Newer { at, knows } => Some(format!(
+                "the database schema is at migration {at}, newer than this sigil knows \
+                 (up to {knows}): run the newer sigil that migrated it, or restore the backup \
+                 taken before that upgrade"
+            )),
+            SchemaState::Failed { version } => Some(format!(
+                "migration {version} is recorded as failed in the database, so it may be \
+                 half-applied: restore the backup taken before the upgrade, then run \
+                 `sigil migrate`"
+            )),
+            SchemaState::Diverged { version } => Some(format!(
+                "migration {version} in the database differs from this sigil's: the database \
+                 was migrated by a different build; restore the backup taken before that \
+                 upgrade, or run the sigil that migrated it"
+            )),
+        }
+    }
 }
 
 /// How a Postgres pool is sized and bounded (SQLite ignores these).

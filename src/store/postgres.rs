@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
+use super::PoolSettings;
 use super::pg_health::Health;
+use super::{AppliedMigration, OnOpen, SchemaState, ThrottleRecord, ThrottleRule, settle_schema};
 use super::{
     AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation,
     PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
     StoreResult, UserRecord,
 };
-use super::{PoolSettings, ThrottleRecord, ThrottleRule};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -34,7 +35,13 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+    /// Connects and settles the schema as `on_open` allows; returns where
+    /// the schema stood.
+    pub(crate) async fn open(
+        url: &str,
+        settings: &PoolSettings,
+        on_open: OnOpen,
+    ) -> StoreResult<(Self, SchemaState)> {
         let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("bad Postgres URL: {e}")))?;
         if !settings.statement_timeout.is_zero() {
@@ -48,7 +55,11 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        let state = schema_state(&pool).await?;
+        if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&pool)).await {
+            pool.close().await;
+            return Err(e);
+        }
         let (tx, changes) = watch::channel(0u64);
         // Its own connection, outside the pool: the listener holds it for
         // good and must not take a slot from the queries.
@@ -57,12 +68,38 @@ impl PostgresStore {
         tokio::spawn(listen(listener, tx));
         let health = Health::new();
         health.spawn_probe(pool.clone(), url);
-        Ok(PostgresStore {
-            pool,
-            health,
-            changes,
-        })
+        Ok((
+            PostgresStore {
+                pool,
+                health,
+                changes,
+            },
+            state,
+        ))
     }
+}
+
+/// Reads `_sqlx_migrations` (in the current schema) without creating it.
+async fn schema_state(pool: &PgPool) -> StoreResult<SchemaState> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(SchemaState::Empty);
+    }
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await?;
+    let applied: Vec<AppliedMigration> = applied
+        .into_iter()
+        .map(|(version, success, checksum)| AppliedMigration {
+            version,
+            success,
+            checksum,
+        })
+        .collect();
+    Ok(SchemaState::of(&applied, &MIGRATOR))
 }
 
 /// Forwards notifications to the watch channel until every receiver is gone.
@@ -474,13 +511,68 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn throttle_prune(&self, window_before: i64, now: i64) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM login_throttle WHERE window_start < $1 AND locked_until < $2")
-                .bind(window_before)
-                .bind(now)
-                .execute(self.health.gate(&self.pool)?)
-                .await?;
+    async fn throttle_prune(&self, window_before: i64, now: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle \
+             WHERE window_start < $1 AND locked_until < $2 LIMIT $3)",
+        )
+        .bind(window_before)
+        .bind(now)
+        .bind(limit)
+        .execute(self.health.gate(&self.pool)?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_revocations(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations \
+             WHERE expires_at < $1 ORDER BY seq LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(self.health.gate(&self.pool)?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_refresh_tokens(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM refresh_tokens WHERE hash IN (SELECT t.hash FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id WHERE ({DEAD_FAMILY}) LIMIT $2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(before)
+            .bind(limit)
+            .execute(self.health.gate(&self.pool)?)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_refresh_families(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM refresh_families WHERE id IN (SELECT f.id FROM refresh_families f \
+             WHERE ({DEAD_FAMILY}) \
+               AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id) \
+             LIMIT $2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(before)
+            .bind(limit)
+            .execute(self.health.gate(&self.pool)?)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
+             WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(self.health.gate(&self.pool)?)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -691,6 +783,13 @@ async fn notify(tx: &mut sqlx::PgConnection, what: &str) -> StoreResult<()> {
         .await?;
     Ok(())
 }
+
+/// A refresh family (`f`) that can no longer matter at `$1`: revoked
+/// before it, or every token of it (none left counts) expired before it.
+/// `$1` already lies past every access token's lifetime (see `prune`).
+const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < $1) \
+    OR f.expires_at < $1 \
+    OR NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= $1)";
 
 /// See `Store::throttle_fail`.
 const THROTTLE_FAIL: &str = "\

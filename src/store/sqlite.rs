@@ -8,12 +8,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::{AppliedMigration, OnOpen, SchemaState, ThrottleRecord, ThrottleRule, settle_schema};
 use super::{
     AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation,
     PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
     StoreResult, UserRecord,
 };
-use super::{ThrottleRecord, ThrottleRule};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -22,7 +22,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    /// Opens (creating the file if needed) and settles the schema as
+    /// `on_open` allows; returns where the schema stood.
+    pub(crate) async fn open(url: &str, on_open: OnOpen) -> StoreResult<(Self, SchemaState)> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -39,9 +41,38 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let state = schema_state(&pool).await?;
+        if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&pool)).await {
+            pool.close().await;
+            return Err(e);
+        }
+        Ok((SqliteStore { pool }, state))
     }
+}
+
+/// Reads `_sqlx_migrations` without creating it.
+async fn schema_state(pool: &SqlitePool) -> StoreResult<SchemaState> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(SchemaState::Empty);
+    }
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await?;
+    let applied: Vec<AppliedMigration> = applied
+        .into_iter()
+        .map(|(version, success, checksum)| AppliedMigration {
+            version,
+            success,
+            checksum,
+        })
+        .collect();
+    Ok(SchemaState::of(&applied, &MIGRATOR))
 }
 
 /// Maps a UNIQUE violation to [`StoreError::Conflict`] naming the column.
@@ -413,13 +444,68 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn throttle_prune(&self, window_before: i64, now: i64) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM login_throttle WHERE window_start < ?1 AND locked_until < ?2")
-                .bind(window_before)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+    async fn throttle_prune(&self, window_before: i64, now: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle \
+             WHERE window_start < ?1 AND locked_until < ?2 LIMIT ?3)",
+        )
+        .bind(window_before)
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_revocations(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations \
+             WHERE expires_at < ?1 ORDER BY seq LIMIT ?2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_refresh_tokens(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM refresh_tokens WHERE hash IN (SELECT t.hash FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id WHERE ({DEAD_FAMILY}) LIMIT ?2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_refresh_families(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM refresh_families WHERE id IN (SELECT f.id FROM refresh_families f \
+             WHERE ({DEAD_FAMILY}) \
+               AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id) \
+             LIMIT ?2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
+             WHERE at < ?1 ORDER BY id LIMIT ?2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -609,6 +695,13 @@ async fn insert_revocation(
     .await?;
     Ok(seq)
 }
+
+/// A refresh family (`f`) that can no longer matter at `?1`: revoked
+/// before it, or every token of it (none left counts) expired before it.
+/// `?1` already lies past every access token's lifetime (see `prune`).
+const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < ?1) \
+    OR f.expires_at < ?1 \
+    OR NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= ?1)";
 
 /// See `Store::throttle_fail`.
 const THROTTLE_FAIL: &str = "\

@@ -517,3 +517,65 @@ impl Drop for TestDatabase {
 pub async fn json(response: Response) -> Value {
     response.json().await.expect("JSON body")
 }
+
+// ---- Direct database access (what a test checks behind Sigil's back) -------
+
+/// Runs `statements` (one or several, `;`-separated) on the database at `url`.
+pub async fn execute_sql(url: &str, statements: &str) {
+    use sqlx::{Connection, Executor};
+    if url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        db.execute(statements).await.expect("SQL runs");
+        db.close().await.expect("close");
+    } else {
+        let mut db = sqlx::PgConnection::connect(url).await.expect("connect");
+        db.execute(statements).await.expect("SQL runs");
+        db.close().await.expect("close");
+    }
+}
+
+/// One number from `query` (e.g. `SELECT count(*) FROM …`).
+pub async fn scalar(url: &str, query: &str) -> i64 {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(query)
+            .fetch_one(&mut db)
+            .await
+            .expect("query runs")
+    } else {
+        let mut db = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(query)
+            .fetch_one(&mut db)
+            .await
+            .expect("query runs")
+    }
+}
+
+/// The row count of every table (`_sqlx_migrations` included), by name.
+pub async fn row_counts(url: &str) -> std::collections::BTreeMap<String, i64> {
+    use sqlx::Connection;
+    let tables: Vec<String> = if url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("tables")
+    } else {
+        let mut db = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("tables")
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    for table in tables {
+        let count = scalar(url, &format!("SELECT count(*) FROM {table}")).await;
+        counts.insert(table, count);
+    }
+    counts
+}

@@ -1,0 +1,200 @@
+//! Pruning: deletes the rows that can no longer matter, so that a long run
+//! keeps the database, the deny-list and memory flat. One pass deletes
+//!
+//! - deny-list entries past their `expires_at` (plus the clock-skew leeway),
+//! - refresh-token families (and their tokens) that can no longer be used
+//!   nor need replay detection: revoked, or with every token expired, longer
+//!   ago than an access token lives (plus the reuse grace and the leeway),
+//! - login-throttle counters whose window and lockout are over,
+//! - audit events older than `audit_retention` (unless it is `0s`).
+//!
+//! Each kind is deleted in batches of at most [`BATCH`] rows per statement,
+//! so a large backlog never holds a long lock. Plain DELETEs of rows that
+//! are dead by the clock make concurrent passes on several nodes harmless:
+//! a row is deleted once, whoever gets there first.
+//!
+//! This module never deletes what a client or verifier could still use: a
+//! live session's spent tokens stay (a replay must still revoke the family),
+//! and so does every deny-list entry still in force.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::keys::CLOCK_SKEW_LEEWAY;
+use crate::state::Sigil;
+use crate::store::{Store, StoreResult};
+
+/// Most rows one DELETE statement removes.
+pub const BATCH: i64 = 5_000;
+
+/// This node's pruning bookkeeping.
+#[derive(Debug, Default)]
+pub struct Pruning {
+    /// Passes finished (successful or not) since start.
+    passes: AtomicU64,
+}
+
+impl Pruning {
+    /// Passes this node has finished, successful or not.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(Ordering::Acquire)
+    }
+}
+
+/// What one pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PruneReport {
+    pub revocations: u64,
+    pub refresh_tokens: u64,
+    pub refresh_families: u64,
+    pub throttle: u64,
+    pub audit: u64,
+    /// Expired entries dropped from this node's in-memory deny-list.
+    pub deny_list_memory: u64,
+}
+
+impl PruneReport {
+    /// Database rows deleted, every kind together.
+    pub fn rows(&self) -> u64 {
+        self.revocations + self.refresh_tokens + self.refresh_families + self.throttle + self.audit
+    }
+}
+
+/// The instants before which each kind is dead, derived from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    revocations: i64,
+    refresh: i64,
+    throttle_window: i64,
+    now: i64,
+    /// `None`: audit events are kept forever.
+    audit: Option<i64>,
+}
+
+impl Cutoffs {
+    pub fn at(config: &crate::config::Config, now: i64) -> Cutoffs {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Cutoffs {
+            revocations: now - CLOCK_SKEW_LEEWAY,
+            // The last access token of a family was issued no later than its
+            // last refresh (or its revocation); once that token has expired
+            // too, nothing the family could revoke or refresh is left.
+            refresh: now
+                - secs(config.access_token_ttl)
+                - secs(config.refresh_reuse_grace)
+                - CLOCK_SKEW_LEEWAY,
+            throttle_window: now - secs(config.throttle.window),
+            now,
+            audit: (!config.audit_retention.is_zero())
+                .then(|| now.saturating_sub(secs(config.audit_retention))),
+        }
+    }
+}
+
+/// Deletes every dead row, batch by batch, and counts them in the metrics.
+/// The first failing statement ends the pass with its error (what was
+/// deleted before it stays deleted and counted).
+pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneReport> {
+    let revocations = batches("revocation", || {
+        store.prune_revocations(cut.revocations, BATCH)
+    })
+    .await?;
+    // Tokens first: a family is deleted only once it has none left.
+    let refresh_tokens = batches("refresh_token", || {
+        store.prune_refresh_tokens(cut.refresh, BATCH)
+    })
+    .await?;
+    let refresh_families = batches("refresh_family", || {
+        store.prune_refresh_families(cut.refresh, BATCH)
+    })
+    .await?;
+    let throttle = batches("throttle", || {
+        store.throttle_prune(cut.throttle_window, cut.now, BATCH)
+    })
+    .await?;
+    let audit = match cut.audit {
+        Some(before) => batches("audit", || store.prune_audit(before, BATCH)).await?,
+        None => 0,
+    };
+    Ok(PruneReport {
+        revocations,
+        refresh_tokens,
+        refresh_families,
+        throttle,
+        audit,
+        deny_list_memory: 0,
+    })
+}
+
+/// Repeats `delete` until a batch comes back short, counting as it goes.
+async fn batches<F, Fut>(kind: &'static str, mut delete: F) -> StoreResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = delete().await?;
+        metrics::counter!(crate::metrics::PRUNED_ROWS, "kind" => kind).increment(deleted);
+        total += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(total);
+        }
+        // Let requests waiting on the database in between.
+        tokio::task::yield_now().await;
+    }
+}
+
+impl Sigil {
+    /// One pruning pass now, at the injected clock's time: the database,
+    /// then this node's in-memory deny-list. Counts the run (and a failure)
+    /// and its duration in the metrics.
+    pub async fn prune_once(&self) -> StoreResult<PruneReport> {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let result = prune_store(self.store.as_ref(), Cutoffs::at(&self.config, now)).await;
+        metrics::histogram!(crate::metrics::PRUNE_DURATION).record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::metrics::PRUNE_RUNS).increment(1);
+        let mut report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                metrics::counter!(crate::metrics::PRUNE_FAILURES).increment(1);
+                self.pruning.passes.fetch_add(1, Ordering::AcqRel);
+                return Err(e);
+            }
+        };
+        report.deny_list_memory = self.deny_list.forget_expired(now);
+        self.pruning.passes.fetch_add(1, Ordering::AcqRel);
+        if report.rows() > 0 {
+            tracing::info!(
+                revocations = report.revocations,
+                refresh_tokens = report.refresh_tokens,
+                refresh_families = report.refresh_families,
+                throttle = report.throttle,
+                audit = report.audit,
+                "pruned rows that can no longer matter"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Prunes at once (so a node restarted often still prunes) and then
+    /// every `prune_interval`. A failed
+    /// pass (the database is down) is logged and retried at the next tick;
+    /// the task never ends on its own.
+    pub(crate) fn spawn_pruning(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let sigil = Arc::clone(self);
+        let period = self.config.prune_interval;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(e) = sigil.prune_once().await {
+                    tracing::warn!(error = %e, "pruning failed; will retry at the next interval");
+                }
+            }
+        })
+    }
+}
