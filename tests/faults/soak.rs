@@ -34,6 +34,15 @@ async fn postgres_soak_holds_memory_connections_files_and_deny_list_within_bound
     soak(dir.path(), &pg.url()).await;
 }
 
+/// The sum of a labelled counter's series from `/metrics`.
+async fn labelled_sum(node: &Node, name: &str) -> f64 {
+    let text = node.get("/metrics").await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 struct Sample {
     at: Duration,
     rss_kib: u64,
@@ -55,6 +64,8 @@ async fn soak(dir: &Path, url: &str) {
             ("SIGIL_ACCESS_TOKEN_TTL", "10s"),
             ("SIGIL_REVOCATION_CACHE_CAPACITY", &capacity),
             ("SIGIL_DATABASE_MAX_CONNECTIONS", &max_connections),
+            // Pruning at its most frequent, so the soak runs it many times.
+            ("SIGIL_PRUNE_INTERVAL", "10s"),
         ],
     )
     .await;
@@ -108,10 +119,13 @@ async fn soak(dir: &Path, url: &str) {
     }
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
+    let prune_runs = metric(&node, "sigil_prune_runs_total").await;
+    let prune_failures = metric(&node, "sigil_prune_failures_total").await;
+    let pruned = labelled_sum(&node, "sigil_pruned_rows_total").await;
 
     let l = ledger.lock().unwrap();
     println!(
-        "FAULTS soak {}: {} operations in {:?}",
+        "FAULTS soak {}: {} operations in {:?}; {prune_runs} prune passes ({prune_failures} failed), {pruned} rows pruned",
         backend(url),
         l.answered,
         started.elapsed()
@@ -132,6 +146,11 @@ async fn soak(dir: &Path, url: &str) {
     assert!(l.server_errors.is_empty(), "no 5xx: {:?}", l.server_errors);
     assert!(l.lost_rotations.is_empty(), "{:?}", l.lost_rotations);
     assert!(samples.len() >= 4, "enough samples to compare halves");
+    assert!(
+        prune_runs >= 3.0,
+        "the pruning task ran on its schedule: {prune_runs} passes"
+    );
+    assert_eq!(prune_failures, 0.0, "no pruning pass failed");
 
     let first_fds = samples[0].fds;
     for s in &samples {
