@@ -373,6 +373,14 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// A signal that bumps whenever a client may have been changed anywhere
+    /// (`rotate_client_secret`, `set_client_disabled` on any node or by the
+    /// CLI). `None` where there is no such signal (SQLite: see
+    /// `client_cache::CLIENT_CACHE_TTL`).
+    fn client_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`),

@@ -17,6 +17,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The NOTIFY channel on which nodes tell each other shared state changed.
 const CHANGES_CHANNEL: &str = "sigil_changes";
+/// The payload on [`CHANGES_CHANNEL`] that says a client changed.
+const CLIENTS_CHANGED: &str = "clients";
 /// Advisory-lock key serialising key scheduling across nodes.
 const KEY_SCHEDULE_LOCK: i64 = 0x5161_6c00_0002;
 /// Advisory-lock key serialising revocation inserts (see `insert_revocation`).
@@ -27,6 +29,9 @@ pub struct PostgresStore {
     /// Bumped on every NOTIFY from any node, and after the listening
     /// connection is re-established (notifications may have been missed).
     changes: watch::Receiver<u64>,
+    /// Bumped on every client-change NOTIFY, and after the listening
+    /// connection is re-established.
+    client_changes: watch::Receiver<u64>,
 }
 
 impl PostgresStore {
@@ -40,28 +45,38 @@ impl PostgresStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let (tx, changes) = watch::channel(0u64);
+        let (clients_tx, client_changes) = watch::channel(0u64);
         // Its own connection, outside the pool: the listener holds it for
         // good and must not take a slot from the queries.
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANGES_CHANNEL).await?;
-        tokio::spawn(listen(listener, tx));
-        Ok(PostgresStore { pool, changes })
+        tokio::spawn(listen(listener, tx, clients_tx));
+        Ok(PostgresStore {
+            pool,
+            changes,
+            client_changes,
+        })
     }
 }
 
-/// Forwards notifications to the watch channel until every receiver is gone.
+/// Forwards notifications to the watch channels until every receiver is
+/// gone: client changes to `clients`, everything else to `others`.
 /// `try_recv` reconnects by itself after a lost connection and then yields
-/// `None`, which is also signalled: whatever was sent meanwhile is lost, so
-/// readers must re-read.
-async fn listen(mut listener: PgListener, tx: watch::Sender<u64>) {
+/// `None`, which is signalled on both: whatever was sent meanwhile is lost,
+/// so readers must re-read.
+async fn listen(mut listener: PgListener, others: watch::Sender<u64>, clients: watch::Sender<u64>) {
+    let bump = |tx: &watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
     loop {
         let event = tokio::select! {
             event = listener.try_recv() => event,
-            _ = tx.closed() => return,
+            _ = others.closed() => return,
         };
         match event {
-            Ok(_) => {
-                tx.send_modify(|n| *n = n.wrapping_add(1));
+            Ok(Some(n)) if n.payload() == CLIENTS_CHANGED => bump(&clients),
+            Ok(Some(_)) => bump(&others),
+            Ok(None) => {
+                bump(&others);
+                bump(&clients);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "lost the change-notification connection; retrying");
@@ -93,6 +108,10 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 impl Store for PostgresStore {
     fn changes(&self) -> Option<watch::Receiver<u64>> {
         Some(self.changes.clone())
+    }
+
+    fn client_changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.client_changes.clone())
     }
 
     async fn schema_is_current(&self) -> StoreResult<bool> {
@@ -229,6 +248,7 @@ impl Store for PostgresStore {
         new_hash: &[u8],
         previous_expires_at: i64,
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
              secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL",
@@ -236,23 +256,29 @@ impl Store for PostgresStore {
         .bind(previous_expires_at)
         .bind(new_hash)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // Every node holds clients in memory (`client_cache`).
+        notify(&mut tx, CLIENTS_CHANGED).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE clients SET disabled = $1 WHERE client_id = $2")
             .bind(disabled)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        notify(&mut tx, CLIENTS_CHANGED).await?;
+        tx.commit().await?;
         Ok(())
     }
 
