@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod passwords;
