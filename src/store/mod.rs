@@ -332,6 +332,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         hash: &[u8],
     ) -> StoreResult<Option<(RefreshRecord, FamilyRecord)>>;
+    /// A refresh token, its family and the family's user (`None` if the user
+    /// is gone): everything the refresh grant checks before spending. One
+    /// read where the backend can join them.
+    async fn refresh_session(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(RefreshRecord, FamilyRecord, Option<UserRecord>)>> {
+        let Some((token, family)) = self.refresh_token(hash).await? else {
+            return Ok(None);
+        };
+        let user = self.user_by_id(&family.user_id).await?;
+        Ok(Some((token, family, user)))
+    }
     /// Spends `hash` and stores `successor`, in one transaction whose spend is
     /// a single conditional UPDATE: of concurrent callers exactly one wins.
     async fn spend_refresh_token(

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
@@ -484,10 +485,13 @@ impl Store for PostgresStore {
     }
 
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        // One statement, so one round trip and its own transaction.
         sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "WITH family AS (
+                INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
+             INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash)
+             SELECT $8, $14, $9, $10, $11, $12, $13 FROM family",
         )
         .bind(&family.id)
         .bind(&family.user_id)
@@ -496,10 +500,15 @@ impl Store for PostgresStore {
         .bind(family.created_at)
         .bind(family.expires_at)
         .bind(family.revoked_at)
-        .execute(&mut *tx)
+        .bind(&first.hash)
+        .bind(&first.scope)
+        .bind(first.issued_at)
+        .bind(first.expires_at)
+        .bind(first.spent_at)
+        .bind(&first.successor_hash)
+        .bind(&first.family_id)
+        .execute(&self.pool)
         .await?;
-        insert_refresh(&mut tx, first).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -520,35 +529,79 @@ impl Store for PostgresStore {
         Ok(Some((token, family)))
     }
 
+    async fn refresh_session(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(RefreshRecord, FamilyRecord, Option<UserRecord>)>> {
+        // One round trip: the token, its family and the family's user.
+        let row = sqlx::query(REFRESH_SESSION)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let token = RefreshRecord {
+            hash: row.try_get("hash")?,
+            family_id: row.try_get("family_id")?,
+            scope: row.try_get("scope")?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            spent_at: row.try_get("spent_at")?,
+            successor_hash: row.try_get("successor_hash")?,
+        };
+        let family = FamilyRecord {
+            id: row.try_get("f_id")?,
+            user_id: row.try_get("f_user_id")?,
+            client_id: row.try_get("f_client_id")?,
+            scope: row.try_get("f_scope")?,
+            created_at: row.try_get("f_created_at")?,
+            expires_at: row.try_get("f_expires_at")?,
+            revoked_at: row.try_get("f_revoked_at")?,
+        };
+        let user = match row.try_get::<Option<String>, _>("u_id")? {
+            None => None,
+            Some(id) => Some(UserRecord {
+                id,
+                username: row.try_get("u_username")?,
+                email: row.try_get("u_email")?,
+                password_hash: row.try_get("u_password_hash")?,
+                disabled: row.try_get("u_disabled")?,
+                created_at: row.try_get("u_created_at")?,
+                updated_at: row.try_get("u_updated_at")?,
+                sessions_revoked_at: row.try_get("u_sessions_revoked_at")?,
+            }),
+        };
+        Ok(Some((token, family, user)))
+    }
+
     async fn spend_refresh_token(
         &self,
         hash: &[u8],
         successor: &RefreshRecord,
         now: i64,
     ) -> StoreResult<SpendOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2
-             WHERE hash = $3 AND spent_at IS NULL
-               AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
-        )
-        .bind(now)
-        .bind(&successor.hash)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if spent == 1 {
-            insert_refresh(&mut tx, successor).await?;
-            tx.commit().await?;
+        // One statement (one round trip, its own transaction): the
+        // conditional spend, and the successor's insert only if it spent.
+        let inserted: i64 = sqlx::query_scalar(SPEND_REFRESH)
+            .bind(now)
+            .bind(&successor.hash)
+            .bind(hash)
+            .bind(&successor.family_id)
+            .bind(&successor.scope)
+            .bind(successor.issued_at)
+            .bind(successor.expires_at)
+            .bind(successor.spent_at)
+            .bind(&successor.successor_hash)
+            .fetch_one(&self.pool)
+            .await?;
+        if inserted == 1 {
             return Ok(SpendOutcome::Spent);
         }
+        // A new statement sees what the winner of a race committed.
         let current: Option<RefreshRecord> =
             sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&self.pool)
                 .await?;
-        tx.commit().await?;
         // Unspent yet not updated: its family was revoked meanwhile.
         Ok(match current {
             Some(row) if row.spent_at.is_some() => SpendOutcome::AlreadySpent(row),
@@ -635,23 +688,6 @@ impl Store for PostgresStore {
     }
 }
 
-async fn insert_refresh(tx: &mut sqlx::PgConnection, r: &RefreshRecord) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&r.hash)
-    .bind(&r.family_id)
-    .bind(&r.scope)
-    .bind(r.issued_at)
-    .bind(r.expires_at)
-    .bind(r.spent_at)
-    .bind(&r.successor_hash)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
 /// Inserts under a transaction-scoped advisory lock so that revocations
 /// commit in `seq` order (a feed reader at cursor N can never later see an
 /// entry below N appear), and notifies the other nodes on commit.
@@ -690,6 +726,38 @@ async fn notify(tx: &mut sqlx::PgConnection, what: &str) -> StoreResult<()> {
         .await?;
     Ok(())
 }
+
+/// See `Store::refresh_session`: the token, its family and its user in one
+/// read, the columns prefixed where the tables share names.
+const REFRESH_SESSION: &str = "\
+SELECT t.hash, t.family_id, t.scope, t.issued_at, t.expires_at, t.spent_at, t.successor_hash, \
+    f.id AS f_id, f.user_id AS f_user_id, f.client_id AS f_client_id, f.scope AS f_scope, \
+    f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, \
+    u.id AS u_id, u.username AS u_username, u.email AS u_email, \
+    u.password_hash AS u_password_hash, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+    u.updated_at AS u_updated_at, u.sessions_revoked_at AS u_sessions_revoked_at \
+FROM refresh_tokens t \
+JOIN refresh_families f ON f.id = t.family_id \
+LEFT JOIN users u ON u.id = f.user_id \
+WHERE t.hash = $1";
+
+/// See `Store::spend_refresh_token`: spends $3 (unspent, family not
+/// revoked) and, only if that row was updated, inserts its successor. One
+/// statement is one transaction: both happen or neither; and of concurrent
+/// spenders the row lock lets exactly one through (the others re-check
+/// `spent_at IS NULL` after it commits, and update nothing).
+const SPEND_REFRESH: &str = "\
+WITH spent AS ( \
+    UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2 \
+    WHERE hash = $3 AND spent_at IS NULL \
+      AND EXISTS (SELECT 1 FROM refresh_families f \
+                  WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
+    RETURNING hash), \
+successor AS ( \
+    INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash) \
+    SELECT $2, $4, $5, $6, $7, $8, $9 FROM spent \
+    RETURNING hash) \
+SELECT count(*) FROM successor";
 
 /// See `Store::throttle_fail`.
 const THROTTLE_FAIL: &str = "\
