@@ -2,7 +2,8 @@
 //! (RS256, EdDSA), a JWKS, and OAuth 2.0.
 //!
 //! Layers, each depending only on those to its right:
-//! `http` → `oauth`, `users` → `tokens`, `keys`, `passwords`, `clients` → `store`.
+//! `http` → `oauth`, `users` → `tokens`, `keys`, `passwords`, `clients`,
+//! `client_cache` → `store`.
 
 #![cfg_attr(
     not(test),
@@ -11,11 +12,13 @@
 
 pub mod audit;
 pub mod cli;
+pub mod client_cache;
 pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod passwords;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::Audit;
+use crate::client_cache::ClientCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::schedule::{KeyPolicy, run_schedule};
@@ -20,6 +21,8 @@ pub struct Sigil {
     pub keys: Keyring,
     pub passwords: Passwords,
     pub throttle: Throttle,
+    /// Registered clients held in memory (see `client_cache`).
+    pub clients: Arc<ClientCache>,
     pub deny_list: Arc<DenyList>,
     pub audit: Audit,
     pub clock: Arc<dyn Clock>,
@@ -92,6 +95,7 @@ impl Sigil {
             keys,
             passwords,
             throttle,
+            clients: Arc::new(ClientCache::new()),
             deny_list,
             audit: Audit::new(),
             clock,
@@ -100,9 +104,11 @@ impl Sigil {
     }
 
     /// Starts the background work a serving node needs: key transitions,
-    /// deny-list synchronisation with the other nodes, and pruning.
+    /// deny-list synchronisation with the other nodes, forgetting cached
+    /// clients when another node (or the CLI) changes one, and pruning.
     pub fn spawn_background(self: &Arc<Self>) {
         self.audit.spawn_writer(Arc::clone(&self.store));
+        self.clients.spawn_invalidation(self.store.as_ref());
         self.spawn_key_refresh(Duration::from_secs(5));
         self.spawn_key_scheduler();
         self.spawn_pruning();

@@ -18,15 +18,27 @@
 //! failure is counted only after a password hash. Counters whose window and
 //! lockout are over are deleted by the pruning task (`crate::prune`). IPv6
 //! addresses count by their /64 prefix, the block one host usually holds.
+//!
+//! Client authentication is on every token, introspection and revocation
+//! request, so its check avoids the database in the common case: a node
+//! remembers, for the rest of the current second, that an address-and-client
+//! pair had no counter. A failure counted on this node forgets it at once;
+//! a lockout reached through another node's failures holds here within that
+//! second (the same check-then-act window concurrent requests always had).
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use moka::sync::Cache;
 
 use crate::config::ThrottleConfig;
 use crate::store::{Store, StoreResult, ThrottleRecord, ThrottleRule};
 
 /// The first delay once a pair's free failures are used up.
 const FIRST_DELAY: Duration = Duration::from_millis(250);
+/// At most this many client pairs are remembered as having no counter.
+const CLEAN_PAIRS: u64 = 100_000;
 
 /// Which counter locked an attempt out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +70,24 @@ pub struct Attempt {
 
 pub struct Throttle {
     config: ThrottleConfig,
+    /// Client pairs seen with no counter, and the second (Sigil's clock)
+    /// they were seen in: within that second, no need to ask again.
+    clean_pairs: Cache<String, i64>,
+    /// Bumped after every failure counted on this node: a "no counter"
+    /// read that raced with one is not remembered.
+    failures_counted: AtomicU64,
 }
 
 impl Throttle {
     pub fn new(config: ThrottleConfig) -> Throttle {
-        Throttle { config }
+        Throttle {
+            config,
+            clean_pairs: Cache::builder()
+                .max_capacity(CLEAN_PAIRS)
+                .time_to_live(Duration::from_secs(10))
+                .build(),
+            failures_counted: AtomicU64::new(0),
+        }
     }
 
     /// The counters of a login as `username` (already parsed, so bounded
@@ -99,8 +124,18 @@ impl Throttle {
             return Ok(None);
         }
         let locked = |r: Option<ThrottleRecord>| r.is_some_and(|r| r.locked_until > now);
+        // Client pairs only (no account counter): see the module comment.
+        let client_pair = attempt.account.is_none();
+        if client_pair && self.clean_pairs.get(&attempt.pair) == Some(now) {
+            attempt.pair_counted = false;
+            return Ok(None);
+        }
+        let failures_before = self.failures_counted.load(Ordering::Acquire);
         let pair = store.throttle_get(&attempt.pair).await?;
         attempt.pair_counted = pair.is_some();
+        if client_pair && pair.is_none() {
+            self.remember_clean(&attempt.pair, failures_before, now);
+        }
         if locked(pair) {
             return Ok(Some(Lockout::Pair));
         }
@@ -126,7 +161,12 @@ impl Throttle {
         let c = &self.config;
         let pair = store
             .throttle_fail(&attempt.pair, now, self.rule(c.pair_limit))
-            .await?;
+            .await;
+        // After the write (committed or not): a racing read of "no
+        // counter" then either sees the bump or is forgotten here.
+        self.failures_counted.fetch_add(1, Ordering::AcqRel);
+        self.clean_pairs.invalidate(&attempt.pair);
+        let pair = pair?;
         // A locked pair counts for nothing more, not even against the
         // account: one address cannot lock an account out by itself.
         let Some(pair) = pair else {
@@ -189,6 +229,18 @@ impl Throttle {
             window: self.config.window.as_secs() as i64,
             limit: i64::from(limit),
             lockout: self.config.lockout.as_secs() as i64,
+        }
+    }
+
+    /// Remembers that `pair` had no counter at `now`, unless a failure was
+    /// counted on this node since the read (`failures_before`).
+    fn remember_clean(&self, pair: &str, failures_before: u64, now: i64) {
+        let unchanged = || self.failures_counted.load(Ordering::Acquire) == failures_before;
+        if unchanged() {
+            self.clean_pairs.insert(pair.to_string(), now);
+            if !unchanged() {
+                self.clean_pairs.invalidate(pair);
+            }
         }
     }
 

@@ -26,6 +26,11 @@
 #                  server only) and print where its CPU went, by component
 #                  (scripts/load/perf_categories.py); the figures of a profiled
 #                  run are a few percent low
+#   --binary PATH  load this sigil binary instead of building target/release/sigil
+#                  (to compare two builds back to back)
+#   --ceilings FILE  reuse the ceilings a previous run saved (--out's
+#                  .ceilings.txt) instead of measuring them again; `none` to
+#                  skip them (no bound or ratio columns, for A/B runs)
 #
 # Needs: wrk (Debian: apt-get install wrk), curl, python3, and psql for
 # --postgres. Argon2 runs at the configured defaults (no lowered cost).
@@ -43,6 +48,8 @@ quiet_wait=120
 quiet_wait_given=""
 only=""
 profile=0
+binary=""
+ceilings_file=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; duration=3; quiet_wait=${quiet_wait_given:-0} ;;
@@ -54,7 +61,9 @@ while [ $# -gt 0 ]; do
     --quiet-wait) quiet_wait=$2; quiet_wait_given=$2; shift ;;
     --only) only=",$2,"; shift ;;
     --profile) profile=1 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    --binary) binary=$(realpath "$2"); shift ;;
+    --ceilings) if [ "$2" = none ]; then ceilings_file=none; else ceilings_file=$(realpath "$2"); fi; shift ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,9 +80,13 @@ if [ "$backend" = postgres ] && ! command -v psql > /dev/null; then
 fi
 
 run_started=$(date +%s)
-echo "== building (cargo build --release -p sigil)" >&2
-cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p sigil --bin sigil
-sigil="$root/target/release/sigil"
+if [ -n "$binary" ]; then
+  sigil="$binary"
+else
+  echo "== building (cargo build --release -p sigil)" >&2
+  cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p sigil --bin sigil
+  sigil="$root/target/release/sigil"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sigil-load.XXXXXX")
 results="$work/results.jsonl"
@@ -123,11 +136,17 @@ wait_for_quiet() {
 # The ceilings of the bounding primitives, on an otherwise idle machine.
 ceiling_secs=3
 [ "$quick" = 1 ] && ceiling_secs=1
-cargo bench --quiet --manifest-path "$root/Cargo.toml" -p sigil --bench ceilings --no-run 2> /dev/null
-wait_for_quiet
-echo "== measuring primitive ceilings (cargo bench -p sigil --bench ceilings)" >&2
-cargo bench --quiet --manifest-path "$root/Cargo.toml" -p sigil --bench ceilings -- \
-  --secs "$ceiling_secs" --dir "$work" > "$work/ceilings.txt"
+if [ "$ceilings_file" = none ]; then
+  : > "$work/ceilings.txt"
+elif [ -n "$ceilings_file" ]; then
+  cp "$ceilings_file" "$work/ceilings.txt"
+else
+  cargo bench --quiet --manifest-path "$root/Cargo.toml" -p sigil --bench ceilings --no-run 2> /dev/null
+  wait_for_quiet
+  echo "== measuring primitive ceilings (cargo bench -p sigil --bench ceilings)" >&2
+  cargo bench --quiet --manifest-path "$root/Cargo.toml" -p sigil --bench ceilings -- \
+    --secs "$ceiling_secs" --dir "$work" > "$work/ceilings.txt"
+fi
 
 cd "$work"
 # Only the variables this harness sets: an operator's SIGIL_* would skew it.

@@ -337,6 +337,8 @@ pub async fn admin_client_action_post(
         }
         other => return Err(not_found("client action", other)),
     };
+    // Holds on this node at once; other nodes hear of it from the store.
+    sigil.clients.invalidate();
     sigil
         .audit
         .record(now, &admin.actor(), event, Some(&client_id), detail);

@@ -46,6 +46,7 @@ pub struct AppState {
     /// `trusted_proxies`, parsed once.
     proxies: Arc<Vec<ipnet::IpNet>>,
     metadata: Arc<discovery::MetadataCache>,
+    http_metrics: Arc<observe::HttpMetrics>,
 }
 
 impl FromRef<AppState> for Arc<Sigil> {
@@ -62,6 +63,7 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
         sigil,
         metadata: Arc::new(discovery::MetadataCache::new()),
+        http_metrics: Arc::default(),
     };
     let mut router = Router::new()
         .route("/oauth/token", post(token::token_post))
@@ -121,6 +123,7 @@ pub fn admin_app(sigil: Arc<Sigil>) -> Router {
         proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
         sigil,
         metadata: Arc::new(discovery::MetadataCache::new()),
+        http_metrics: Arc::default(),
     };
     let router = Router::new()
         .route("/metrics", get(health::metrics_get))

@@ -1,17 +1,21 @@
 //! Request ids, one tracing span per request, and per-route metrics.
 //!
 //! Every request carries an id: the caller's `X-Request-Id` when it is a
-//! sane token (≤ 128 characters of `[A-Za-z0-9._:-]`), else a fresh UUID. It
+//! sane token (≤ 128 characters of `[A-Za-z0-9._:-]`), else a fresh
+//! UUID-shaped id. It
 //! is echoed in the response and recorded on the request's span, so every
 //! log line of the request carries it. Spans record method, route and path,
 //! never headers or query strings (they may hold credentials).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
@@ -64,25 +68,95 @@ fn client_addr(request: &Request, proxies: &[IpNet]) -> Option<IpAddr> {
     Some(nearest)
 }
 
+/// A fresh request id: UUID-shaped (the version-4 layout), made of 128
+/// random bits chosen once per process plus a counter, so it is unique
+/// without asking the operating system for randomness on every request.
+fn fresh_request_id() -> HeaderValue {
+    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (prefix, offset) = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_add(offset);
+    let bytes = ((u128::from(prefix) << 64) | u128::from(n)).to_be_bytes();
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+        .unwrap_or(HeaderValue::from_static("-"))
+}
+
+/// At most this many (route, method, status) combinations keep a resolved
+/// metric handle; any further ones are recorded through the registry each
+/// time (methods are chosen by the client, so the set is open).
+const MAX_RESOLVED: usize = 1024;
+
+/// The HTTP metrics' handles, resolved once per (route, method, status)
+/// instead of building and looking up their labels on every request.
+#[derive(Default)]
+pub struct HttpMetrics {
+    resolved: RwLock<HashMap<u64, Vec<Resolved>>>,
+    hasher: RandomState,
+}
+
+struct Resolved {
+    route: Box<str>,
+    method: Method,
+    status: u16,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl HttpMetrics {
+    fn record(&self, route: &str, method: &Method, status: u16, seconds: f64) {
+        let hash = self.hasher.hash_one((route, method.as_str(), status));
+        let same = |r: &&Resolved| &*r.route == route && r.method == method && r.status == status;
+        if let Ok(resolved) = self.resolved.read()
+            && let Some(r) = resolved.get(&hash).and_then(|v| v.iter().find(same))
+        {
+            r.requests.increment(1);
+            r.duration.record(seconds);
+            return;
+        }
+        let labels = [
+            ("route", route.to_string()),
+            ("method", method.to_string()),
+            ("status", status.to_string()),
+        ];
+        let requests = metrics::counter!(crate::metrics::HTTP_REQUESTS, &labels);
+        let duration = metrics::histogram!(crate::metrics::HTTP_DURATION, &labels);
+        requests.increment(1);
+        duration.record(seconds);
+        if let Ok(mut resolved) = self.resolved.write() {
+            let held: usize = resolved.values().map(Vec::len).sum();
+            let slot = resolved.entry(hash).or_default();
+            if held < MAX_RESOLVED && !slot.iter().any(|r| same(&r)) {
+                slot.push(Resolved {
+                    route: route.into(),
+                    method: method.clone(),
+                    status,
+                    requests,
+                    duration,
+                });
+            }
+        }
+    }
+}
+
 /// Assigns the request id and client address, runs the request inside its
-/// span, logs its outcome and records the HTTP metrics.
+/// span, logs its outcome and records the HTTP metrics. Nothing is
+/// formatted for the span or the log line unless the log level lets them
+/// through.
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if let Some(addr) = client_addr(&request, &state.proxies) {
+    let client = client_addr(&request, &state.proxies);
+    if let Some(addr) = client {
         request.extensions_mut().insert(ClientAddr(addr));
     }
-    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let id = match request.headers().get(&REQUEST_ID) {
         Some(id) if sane(id) => id.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .unwrap_or(HeaderValue::from_static("-")),
+        _ => fresh_request_id(),
     };
     request.headers_mut().insert(REQUEST_ID, id.clone());
     // The route template, not the path, keeps label cardinality bounded.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
@@ -94,21 +168,17 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let status = response.status();
+    let status = response.status().as_u16();
     span.in_scope(|| {
         tracing::info!(
-            status = status.as_u16(),
+            status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
         );
     });
-    let labels = [
-        ("route", route),
-        ("method", method.to_string()),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!(crate::metrics::HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(crate::metrics::HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+    state
+        .http_metrics
+        .record(route, &method, status, elapsed.as_secs_f64());
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }

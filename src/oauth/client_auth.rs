@@ -7,9 +7,8 @@ use std::net::IpAddr;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{OAuthError, Params};
-use crate::clients::{Client, find_client};
+use crate::clients::Client;
 use crate::state::Sigil;
-use crate::store::Store;
 
 /// Credentials from the `Authorization: Basic` header, already URL-decoded.
 pub struct BasicCredentials {
@@ -37,12 +36,12 @@ pub async fn authenticate_client_throttled(
         .map(|b| b.client_id.clone())
         .or_else(|| params.get("client_id").map(str::to_string));
     let Some(client_id) = presented.filter(|_| has_secret) else {
-        return authenticate_client(store, basic, params, now).await;
+        return authenticate_client(sigil, basic, params, now).await;
     };
     let mut attempt = sigil.throttle.client_attempt(from, &client_id);
     let lockout = sigil.throttle.lockout(store, &mut attempt, now).await?;
     match (
-        authenticate_client(store, basic, params, now).await,
+        authenticate_client(sigil, basic, params, now).await,
         lockout,
     ) {
         (Ok(client), None) => {
@@ -52,7 +51,7 @@ pub async fn authenticate_client_throttled(
         (Ok(_) | Err(OAuthError::InvalidClient(_)), _) => {
             // Only a client that exists has a secret to guess; counting
             // made-up ids would only fill the counter table.
-            let delay = if find_client(store, &client_id).await?.is_some() {
+            let delay = if sigil.clients.get(store, &client_id, now).await?.is_some() {
                 sigil.throttle.failed(store, &attempt, now).await?
             } else {
                 std::time::Duration::ZERO
@@ -71,10 +70,11 @@ pub async fn authenticate_client_throttled(
 }
 
 /// Authenticates the client of a request from its Basic header (if any) and
-/// its form parameters. `now` decides whether a rotated-out secret still
-/// works.
+/// its form parameters, against the clients held in memory
+/// (`crate::client_cache`). `now` decides whether a rotated-out secret
+/// still works.
 pub async fn authenticate_client(
-    store: &dyn Store,
+    sigil: &Sigil,
     basic: Option<BasicCredentials>,
     params: &Params,
     now: i64,
@@ -114,7 +114,10 @@ pub async fn authenticate_client(
     };
 
     let unauthenticated = || OAuthError::InvalidClient("client authentication failed".into());
-    let client = find_client(store, &client_id).await?;
+    let client = sigil
+        .clients
+        .get(sigil.store.as_ref(), &client_id, now)
+        .await?;
     let Some(client) = client.filter(|c| !c.disabled) else {
         return Err(unauthenticated());
     };

@@ -25,15 +25,14 @@ pub async fn introspect(
     let inactive = json!({ "active": false });
 
     if is_refresh_token(token) {
-        let Some((record, family)) = sigil
+        let Some((record, family, user)) = sigil
             .store
-            .refresh_token(&hash_refresh_token(token))
+            .refresh_session(&hash_refresh_token(token))
             .await?
         else {
             return Ok(inactive);
         };
         // Refresh tokens are bound to their client; others learn nothing.
-        let user = sigil.store.user_by_id(&family.user_id).await?;
         let active = family.client_id == client.id
             && user.is_some_and(|u| super::refresh::session_is_live(&u, &family))
             && family.revoked_at.is_none()

@@ -85,7 +85,7 @@ pub async fn refresh_grant(
         return Err(invalid("invalid"));
     }
     let hash = hash_refresh_token(presented);
-    let Some((token, family)) = sigil.store.refresh_token(&hash).await? else {
+    let Some((token, family, user)) = sigil.store.refresh_session(&hash).await? else {
         return Err(invalid("invalid"));
     };
     // RFC 6749 §6 / RFC 9700 §4.14: bound to the client it was issued to.
@@ -110,7 +110,6 @@ pub async fn refresh_grant(
             asked
         }
     };
-    let user = sigil.store.user_by_id(&family.user_id).await?;
     if user.is_none_or(|u| !session_is_live(&u, &family)) {
         return Err(invalid("revoked"));
     }

@@ -356,6 +356,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         hash: &[u8],
     ) -> StoreResult<Option<(RefreshRecord, FamilyRecord)>>;
+    /// A refresh token, its family and the family's user (`None` if the user
+    /// is gone): everything the refresh grant checks before spending. One
+    /// read where the backend can join them.
+    async fn refresh_session(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(RefreshRecord, FamilyRecord, Option<UserRecord>)>> {
+        let Some((token, family)) = self.refresh_token(hash).await? else {
+            return Ok(None);
+        };
+        let user = self.user_by_id(&family.user_id).await?;
+        Ok(Some((token, family, user)))
+    }
     /// Spends `hash` and stores `successor`, in one transaction whose spend is
     /// a single conditional UPDATE: of concurrent callers exactly one wins.
     async fn spend_refresh_token(
@@ -406,6 +419,14 @@ pub trait Store: Send + Sync + 'static {
     /// A signal that bumps whenever another node may have changed shared
     /// state (revocations, keys). `None` where there is no other node.
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// A signal that bumps whenever a client may have been changed anywhere
+    /// (`rotate_client_secret`, `set_client_disabled` on any node or by the
+    /// CLI). `None` where there is no such signal (SQLite: see
+    /// `client_cache::CLIENT_CACHE_TTL`).
+    fn client_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
 }

@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
@@ -20,6 +21,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The NOTIFY channel on which nodes tell each other shared state changed.
 const CHANGES_CHANNEL: &str = "sigil_changes";
+/// The payload on [`CHANGES_CHANNEL`] that says a client changed.
+const CLIENTS_CHANGED: &str = "clients";
 /// Advisory-lock key serialising key scheduling across nodes.
 const KEY_SCHEDULE_LOCK: i64 = 0x5161_6c00_0002;
 /// Advisory-lock key serialising revocation inserts (see `insert_revocation`).
@@ -32,6 +35,9 @@ pub struct PostgresStore {
     /// Bumped on every NOTIFY from any node, and after the listening
     /// connection is re-established (notifications may have been missed).
     changes: watch::Receiver<u64>,
+    /// Bumped on every client-change NOTIFY, and after the listening
+    /// connection is re-established.
+    client_changes: watch::Receiver<u64>,
 }
 
 impl PostgresStore {
@@ -61,11 +67,12 @@ impl PostgresStore {
             return Err(e);
         }
         let (tx, changes) = watch::channel(0u64);
+        let (clients_tx, client_changes) = watch::channel(0u64);
         // Its own connection, outside the pool: the listener holds it for
         // good and must not take a slot from the queries.
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANGES_CHANNEL).await?;
-        tokio::spawn(listen(listener, tx));
+        tokio::spawn(listen(listener, tx, clients_tx));
         let health = Health::new();
         health.spawn_probe(pool.clone(), url);
         Ok((
@@ -73,6 +80,7 @@ impl PostgresStore {
                 pool,
                 health,
                 changes,
+                client_changes,
             },
             state,
         ))
@@ -102,19 +110,24 @@ async fn schema_state(pool: &PgPool) -> StoreResult<SchemaState> {
     Ok(SchemaState::of(&applied, &MIGRATOR))
 }
 
-/// Forwards notifications to the watch channel until every receiver is gone.
+/// Forwards notifications to the watch channels until every receiver is
+/// gone: client changes to `clients`, everything else to `others`.
 /// `try_recv` reconnects by itself after a lost connection and then yields
-/// `None`, which is also signalled: whatever was sent meanwhile is lost, so
-/// readers must re-read.
-async fn listen(mut listener: PgListener, tx: watch::Sender<u64>) {
+/// `None`, which is signalled on both: whatever was sent meanwhile is lost,
+/// so readers must re-read.
+async fn listen(mut listener: PgListener, others: watch::Sender<u64>, clients: watch::Sender<u64>) {
+    let bump = |tx: &watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
     loop {
         let event = tokio::select! {
             event = listener.try_recv() => event,
-            _ = tx.closed() => return,
+            _ = others.closed() => return,
         };
         match event {
-            Ok(_) => {
-                tx.send_modify(|n| *n = n.wrapping_add(1));
+            Ok(Some(n)) if n.payload() == CLIENTS_CHANGED => bump(&clients),
+            Ok(Some(_)) => bump(&others),
+            Ok(None) => {
+                bump(&others);
+                bump(&clients);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "lost the change-notification connection; retrying");
@@ -146,6 +159,10 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 impl Store for PostgresStore {
     fn changes(&self) -> Option<watch::Receiver<u64>> {
         Some(self.changes.clone())
+    }
+
+    fn client_changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.client_changes.clone())
     }
 
     async fn schema_is_current(&self) -> StoreResult<bool> {
@@ -287,6 +304,7 @@ impl Store for PostgresStore {
         new_hash: &[u8],
         previous_expires_at: i64,
     ) -> StoreResult<()> {
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
              secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL",
@@ -294,23 +312,29 @@ impl Store for PostgresStore {
         .bind(previous_expires_at)
         .bind(new_hash)
         .bind(client_id)
-        .execute(self.health.gate(&self.pool)?)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // Every node holds clients in memory (`client_cache`).
+        notify(&mut tx, CLIENTS_CHANGED).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
+        let mut tx = self.health.gate(&self.pool)?.begin().await?;
         let done = sqlx::query("UPDATE clients SET disabled = $1 WHERE client_id = $2")
             .bind(disabled)
             .bind(client_id)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        notify(&mut tx, CLIENTS_CHANGED).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -577,10 +601,13 @@ impl Store for PostgresStore {
     }
 
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
+        // One statement, so one round trip and its own transaction.
         sqlx::query(
-            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "WITH family AS (
+                INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
+             INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash)
+             SELECT $8, $14, $9, $10, $11, $12, $13 FROM family",
         )
         .bind(&family.id)
         .bind(&family.user_id)
@@ -589,10 +616,15 @@ impl Store for PostgresStore {
         .bind(family.created_at)
         .bind(family.expires_at)
         .bind(family.revoked_at)
-        .execute(&mut *tx)
+        .bind(&first.hash)
+        .bind(&first.scope)
+        .bind(first.issued_at)
+        .bind(first.expires_at)
+        .bind(first.spent_at)
+        .bind(&first.successor_hash)
+        .bind(&first.family_id)
+        .execute(self.health.gate(&self.pool)?)
         .await?;
-        insert_refresh(&mut tx, first).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -613,35 +645,79 @@ impl Store for PostgresStore {
         Ok(Some((token, family)))
     }
 
+    async fn refresh_session(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(RefreshRecord, FamilyRecord, Option<UserRecord>)>> {
+        // One round trip: the token, its family and the family's user.
+        let row = sqlx::query(REFRESH_SESSION)
+            .bind(hash)
+            .fetch_optional(self.health.gate(&self.pool)?)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let token = RefreshRecord {
+            hash: row.try_get("hash")?,
+            family_id: row.try_get("family_id")?,
+            scope: row.try_get("scope")?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            spent_at: row.try_get("spent_at")?,
+            successor_hash: row.try_get("successor_hash")?,
+        };
+        let family = FamilyRecord {
+            id: row.try_get("f_id")?,
+            user_id: row.try_get("f_user_id")?,
+            client_id: row.try_get("f_client_id")?,
+            scope: row.try_get("f_scope")?,
+            created_at: row.try_get("f_created_at")?,
+            expires_at: row.try_get("f_expires_at")?,
+            revoked_at: row.try_get("f_revoked_at")?,
+        };
+        let user = match row.try_get::<Option<String>, _>("u_id")? {
+            None => None,
+            Some(id) => Some(UserRecord {
+                id,
+                username: row.try_get("u_username")?,
+                email: row.try_get("u_email")?,
+                password_hash: row.try_get("u_password_hash")?,
+                disabled: row.try_get("u_disabled")?,
+                created_at: row.try_get("u_created_at")?,
+                updated_at: row.try_get("u_updated_at")?,
+                sessions_revoked_at: row.try_get("u_sessions_revoked_at")?,
+            }),
+        };
+        Ok(Some((token, family, user)))
+    }
+
     async fn spend_refresh_token(
         &self,
         hash: &[u8],
         successor: &RefreshRecord,
         now: i64,
     ) -> StoreResult<SpendOutcome> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
-        let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2
-             WHERE hash = $3 AND spent_at IS NULL
-               AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
-        )
-        .bind(now)
-        .bind(&successor.hash)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if spent == 1 {
-            insert_refresh(&mut tx, successor).await?;
-            tx.commit().await?;
+        // One statement (one round trip, its own transaction): the
+        // conditional spend, and the successor's insert only if it spent.
+        let inserted: i64 = sqlx::query_scalar(SPEND_REFRESH)
+            .bind(now)
+            .bind(&successor.hash)
+            .bind(hash)
+            .bind(&successor.family_id)
+            .bind(&successor.scope)
+            .bind(successor.issued_at)
+            .bind(successor.expires_at)
+            .bind(successor.spent_at)
+            .bind(&successor.successor_hash)
+            .fetch_one(self.health.gate(&self.pool)?)
+            .await?;
+        if inserted == 1 {
             return Ok(SpendOutcome::Spent);
         }
+        // A new statement sees what the winner of a race committed.
         let current: Option<RefreshRecord> =
             sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(self.health.gate(&self.pool)?)
                 .await?;
-        tx.commit().await?;
         // Unspent yet not updated: its family was revoked meanwhile.
         Ok(match current {
             Some(row) if row.spent_at.is_some() => SpendOutcome::AlreadySpent(row),
@@ -728,23 +804,6 @@ impl Store for PostgresStore {
     }
 }
 
-async fn insert_refresh(tx: &mut sqlx::PgConnection, r: &RefreshRecord) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&r.hash)
-    .bind(&r.family_id)
-    .bind(&r.scope)
-    .bind(r.issued_at)
-    .bind(r.expires_at)
-    .bind(r.spent_at)
-    .bind(&r.successor_hash)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
 /// Inserts under a transaction-scoped advisory lock so that revocations
 /// commit in `seq` order (a feed reader at cursor N can never later see an
 /// entry below N appear), and notifies the other nodes on commit.
@@ -790,6 +849,37 @@ async fn notify(tx: &mut sqlx::PgConnection, what: &str) -> StoreResult<()> {
 const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < $1) \
     OR f.expires_at < $1 \
     OR NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= $1)";
+/// See `Store::refresh_session`: the token, its family and its user in one
+/// read, the columns prefixed where the tables share names.
+const REFRESH_SESSION: &str = "\
+SELECT t.hash, t.family_id, t.scope, t.issued_at, t.expires_at, t.spent_at, t.successor_hash, \
+    f.id AS f_id, f.user_id AS f_user_id, f.client_id AS f_client_id, f.scope AS f_scope, \
+    f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, \
+    u.id AS u_id, u.username AS u_username, u.email AS u_email, \
+    u.password_hash AS u_password_hash, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+    u.updated_at AS u_updated_at, u.sessions_revoked_at AS u_sessions_revoked_at \
+FROM refresh_tokens t \
+JOIN refresh_families f ON f.id = t.family_id \
+LEFT JOIN users u ON u.id = f.user_id \
+WHERE t.hash = $1";
+
+/// See `Store::spend_refresh_token`: spends $3 (unspent, family not
+/// revoked) and, only if that row was updated, inserts its successor. One
+/// statement is one transaction: both happen or neither; and of concurrent
+/// spenders the row lock lets exactly one through (the others re-check
+/// `spent_at IS NULL` after it commits, and update nothing).
+const SPEND_REFRESH: &str = "\
+WITH spent AS ( \
+    UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2 \
+    WHERE hash = $3 AND spent_at IS NULL \
+      AND EXISTS (SELECT 1 FROM refresh_families f \
+                  WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
+    RETURNING hash), \
+successor AS ( \
+    INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash) \
+    SELECT $2, $4, $5, $6, $7, $8, $9 FROM spent \
+    RETURNING hash) \
+SELECT count(*) FROM successor";
 
 /// See `Store::throttle_fail`.
 const THROTTLE_FAIL: &str = "\

@@ -30,7 +30,7 @@ async fn token_of(app: &TestApp, client: &TestClient) -> String {
         .to_string()
 }
 
-async fn admin_token(app: &TestApp) -> String {
+pub(crate) async fn admin_token(app: &TestApp) -> String {
     let ops = app
         .client(
             "ops",
@@ -43,7 +43,7 @@ async fn admin_token(app: &TestApp) -> String {
     token_of(app, &ops).await
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -302,6 +302,10 @@ async fn clients_are_created_listed_rotated_and_disabled(app: TestApp) {
         .token(&svc(&first), &[("grant_type", "client_credentials")])
         .await;
     assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::helpers::json(expired).await["error"],
+        "invalid_client"
+    );
 
     call(
         &app,
@@ -314,7 +318,15 @@ async fn clients_are_created_listed_rotated_and_disabled(app: TestApp) {
     let disabled = app
         .token(&svc(&second), &[("grant_type", "client_credentials")])
         .await;
-    assert_eq!(disabled.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        disabled.status(),
+        StatusCode::UNAUTHORIZED,
+        "refused at once"
+    );
+    assert_eq!(
+        crate::helpers::json(disabled).await["error"],
+        "invalid_client"
+    );
     call(
         &app,
         Method::POST,

@@ -543,7 +543,12 @@ async fn a_rotated_client_secret_overlaps_then_expires_and_a_disabled_client_is_
         Some(new),
     );
     assert!(out.contains("the previous secret works until"), "{out}");
-    assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
+    // The server holds clients in memory: a change by another process holds
+    // once the change signal (Postgres) or the cache TTL (SQLite) says so.
+    app.until_client_change_holds("the new secret", || async {
+        grant(new).await.unwrap().status() == StatusCode::OK
+    })
+    .await;
     assert_eq!(
         grant(old).await.unwrap().status(),
         StatusCode::OK,
@@ -560,10 +565,15 @@ async fn a_rotated_client_secret_overlaps_then_expires_and_a_disabled_client_is_
     assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
 
     cli(&["clients", "disable", "svc"], None);
-    let refused = grant(new).await.unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    app.until_client_change_holds("disabling", || async {
+        grant(new).await.unwrap().status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
     cli(&["clients", "enable", "svc"], None);
-    assert_eq!(grant(new).await.unwrap().status(), StatusCode::OK);
+    app.until_client_change_holds("enabling", || async {
+        grant(new).await.unwrap().status() == StatusCode::OK
+    })
+    .await;
 
     // A generated secret is printed once; a public client has none to rotate.
     // The CLI's clock is the real one: the first rotation's overlap still

@@ -343,6 +343,32 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// Waits until this node honours a client change made elsewhere (another
+    /// node, the CLI). On Postgres the change signal carries it, usually in
+    /// milliseconds; the 5 s allowed leave room for a loaded machine and for
+    /// the throttle, which delays the refused attempts of the polling itself.
+    /// SQLite has no signal, so it holds once the node's cached copy is
+    /// older than `CLIENT_CACHE_TTL` (the clock is moved on, nothing sleeps).
+    pub async fn until_client_change_holds<F, Fut>(&self, what: &str, mut holds: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        if self.database_url.starts_with("sqlite") {
+            self.clock.advance(sigil::client_cache::CLIENT_CACHE_TTL);
+            assert!(holds().await, "{what}: not honoured after the cache TTL");
+            return;
+        }
+        let started = std::time::Instant::now();
+        while !holds().await {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{what}: not honoured within 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn me(&self, token: &str) -> Response {
         self.get("/users/me")
             .bearer_auth(token)

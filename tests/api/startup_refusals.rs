@@ -225,14 +225,40 @@ async fn one_migration_older(url: &str) {
         &format!("DELETE FROM _sqlx_migrations WHERE version = {latest}"),
     )
     .await;
-    if latest == 5 {
-        execute_sql(
-            url,
-            "ALTER TABLE clients DROP COLUMN previous_secret_hash; \
-             ALTER TABLE clients DROP COLUMN previous_secret_expires_at",
-        )
-        .await;
+    // Undo what it created: the newest migrations add columns, which this
+    // reverses; a migration of another kind needs its own undo here.
+    let backend = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let dir = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{latest:04}_")))
+        })
+        .expect("the newest migration's file");
+    let sql: String = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut undo = Vec::new();
+    for code in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let words: Vec<&str> = code.split_whitespace().collect();
+        match words.as_slice() {
+            ["ALTER", "TABLE", table, "ADD", "COLUMN", column, ..] => {
+                undo.push(format!("ALTER TABLE {table} DROP COLUMN {column}"))
+            }
+            _ => panic!("extend one_migration_older to undo: {code}"),
+        }
     }
+    execute_sql(url, &undo.join("; ")).await;
 }
 
 async fn one_migration_newer(url: &str) {

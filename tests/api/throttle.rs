@@ -357,6 +357,12 @@ async fn guessing_a_client_secret_is_throttled_per_address_and_client_only(backe
             .form(&[("grant_type", "client_credentials")])
             .send()
     };
+    // The address has used the right secret first: the node then knows the
+    // pair had no failures, which must not outlast the first one.
+    assert_eq!(
+        grant("203.0.113.5", secret.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
     let wrong = grant("203.0.113.5", "sigil_cs_guess".into()).await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let wrong = json(wrong).await;
