@@ -8,6 +8,7 @@
 //! the database, counted in `sigil_audit_dropped_total`, and still logged.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -28,6 +29,8 @@ struct Event {
 
 pub struct Audit {
     tx: mpsc::Sender<Event>,
+    /// Events queued or being written: what a shutdown waits for.
+    pending: Arc<AtomicUsize>,
     /// Taken by the writer task when it starts.
     rx: std::sync::Mutex<Option<mpsc::Receiver<Event>>>,
 }
@@ -43,6 +46,7 @@ impl Audit {
         let (tx, rx) = mpsc::channel(QUEUE);
         Audit {
             tx,
+            pending: Arc::new(AtomicUsize::new(0)),
             rx: std::sync::Mutex::new(Some(rx)),
         }
     }
@@ -64,8 +68,25 @@ impl Audit {
             target: target.map(str::to_string),
             detail,
         };
+        self.pending.fetch_add(1, Ordering::SeqCst);
         if self.tx.try_send(event).is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
             metrics::counter!(crate::metrics::AUDIT_DROPPED).increment(1);
+        }
+    }
+
+    /// Waits, up to `limit`, until every queued event is stored (at
+    /// shutdown, before the pool closes); what is left is counted as
+    /// dropped.
+    pub async fn drain(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.pending.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.pending.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(events = left, "shutting down with audit events not stored");
+            metrics::counter!(crate::metrics::AUDIT_DROPPED).increment(left as u64);
         }
     }
 
@@ -77,6 +98,7 @@ impl Audit {
         let Some(mut rx) = self.rx.lock().ok().and_then(|mut rx| rx.take()) else {
             return;
         };
+        let pending = Arc::clone(&self.pending);
         tokio::spawn(async move {
             let mut events = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut events, BATCH).await > 0 {
@@ -105,6 +127,7 @@ impl Audit {
                     }
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                 }
+                pending.fetch_sub(batch.len(), Ordering::SeqCst);
             }
         });
     }

@@ -337,10 +337,13 @@ impl Config {
         if self.database_max_connections == 0 {
             return invalid("database_max_connections", "must be at least 1");
         }
-        if self.database_statement_timeout > Duration::from_secs(600) {
+        let statement = self.database_statement_timeout;
+        if !statement.is_zero()
+            && (statement < Duration::from_millis(100) || statement > Duration::from_secs(600))
+        {
             return invalid(
                 "database_statement_timeout",
-                "must be at most 10m (0s disables)",
+                "must be between 100ms and 10m, or 0s to disable it",
             );
         }
         let ttl = self.access_token_ttl.as_secs();

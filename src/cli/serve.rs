@@ -78,6 +78,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(admin) = admin_server {
         let _ = admin.await;
     }
+    // Store what the audit queue still holds (it waits through a database
+    // outage), then close the pool.
+    sigil.audit.drain(std::time::Duration::from_secs(5)).await;
     sigil.store.close().await;
     tracing::info!("sigil stopped");
     Ok(())

@@ -19,7 +19,10 @@ use sqlx::{ConnectOptions, Connection};
 use super::{StoreError, StoreResult};
 
 const PROBE_PERIOD: Duration = Duration::from_secs(1);
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Failed probes in a row before the gate closes: one slow connection
+/// attempt on a busy server must not turn a whole node into 503s.
+const FAILURES_TO_CLOSE: u32 = 2;
 
 /// Whether the last probe reached the server. Shared by the store and its
 /// probe task.
@@ -67,12 +70,16 @@ impl Health {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(PROBE_PERIOD);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failures = 0;
             while !pool.is_closed() {
                 ticker.tick().await;
-                let up = tokio::time::timeout(PROBE_TIMEOUT, probe(&pool, options.as_ref()))
+                let reached = tokio::time::timeout(PROBE_TIMEOUT, probe(&pool, options.as_ref()))
                     .await
                     .is_ok_and(|reached| reached);
-                health.set(up);
+                failures = if reached { 0 } else { failures + 1 };
+                if reached || failures >= FAILURES_TO_CLOSE {
+                    health.set(reached);
+                }
             }
         });
     }
@@ -92,6 +99,9 @@ async fn probe(pool: &PgPool, options: Option<&PgConnectOptions>) -> bool {
                 let _ = conn.close().await;
                 true
             }
+            // The server answered (e.g. too many connections: the pool's
+            // own are busy, not gone): reachable.
+            Err(sqlx::Error::Database(_)) => true,
             Err(_) => false,
         },
         None => false,

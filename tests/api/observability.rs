@@ -16,7 +16,31 @@ on_both_backends!(
     health_and_readiness_report_the_database_keys_and_schema,
     metrics_count_requests_tokens_failures_and_describe_state,
     the_audit_trail_records_logins_tokens_and_revocations,
+    draining_the_audit_queue_stores_every_event_before_shutdown,
 );
+
+/// What `sigil serve` does before closing its pool: every event recorded
+/// is in the database when `drain` returns.
+async fn draining_the_audit_queue_stores_every_event_before_shutdown(app: TestApp) {
+    let now = sigil::clock::Clock::now(&app.clock);
+    for i in 0..50 {
+        let target = format!("drain-{i}");
+        app.sigil.audit.record(
+            now,
+            "test",
+            "test.drained",
+            Some(&target),
+            serde_json::json!({}),
+        );
+    }
+    app.sigil.audit.drain(Duration::from_secs(10)).await;
+    let stored = app.sigil.store.recent_audit(1000).await.unwrap();
+    let drained = stored.iter().filter(|e| e.action == "test.drained").count();
+    assert_eq!(
+        drained, 50,
+        "every recorded event is stored once drain returns"
+    );
+}
 
 async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept(app: TestApp) {
     let fresh = app.get("/healthz").send().await.unwrap();
