@@ -155,6 +155,19 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
     e.into()
 }
 
+impl PostgresStore {
+    /// One pruning batch: `sql` deletes at most `limit` (its second
+    /// parameter) rows older than `before` (its first); returns how many.
+    async fn delete_batch(&self, sql: &str, before: i64, limit: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql)
+            .bind(before)
+            .bind(limit)
+            .execute(self.health.gate(&self.pool)?)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn changes(&self) -> Option<watch::Receiver<u64>> {
@@ -549,15 +562,13 @@ impl Store for PostgresStore {
     }
 
     async fn prune_revocations(&self, before: i64, limit: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
+        self.delete_batch(
             "DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations \
              WHERE expires_at < $1 ORDER BY seq LIMIT $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit)
-        .execute(self.health.gate(&self.pool)?)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     async fn prune_refresh_tokens(&self, before: i64, limit: i64) -> StoreResult<u64> {
@@ -565,12 +576,7 @@ impl Store for PostgresStore {
             "DELETE FROM refresh_tokens WHERE hash IN (SELECT t.hash FROM refresh_tokens t \
              JOIN refresh_families f ON f.id = t.family_id WHERE ({DEAD_FAMILY}) LIMIT $2)"
         );
-        let done = sqlx::query(&sql)
-            .bind(before)
-            .bind(limit)
-            .execute(self.health.gate(&self.pool)?)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_batch(&sql, before, limit).await
     }
 
     async fn prune_refresh_families(&self, before: i64, limit: i64) -> StoreResult<u64> {
@@ -580,24 +586,17 @@ impl Store for PostgresStore {
                AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id) \
              LIMIT $2)"
         );
-        let done = sqlx::query(&sql)
-            .bind(before)
-            .bind(limit)
-            .execute(self.health.gate(&self.pool)?)
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_batch(&sql, before, limit).await
     }
 
     async fn prune_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
+        self.delete_batch(
             "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
              WHERE at < $1 ORDER BY id LIMIT $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit)
-        .execute(self.health.gate(&self.pool)?)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {

@@ -194,21 +194,7 @@ async fn rotate(api: &Api, admin: &str, body: &Value) -> Option<(StatusCode, Val
 /// GET /admin/keys with a fresh admin token; `None` while the node cannot
 /// issue one (an algorithm briefly without a signing key) or answer.
 async fn keys(api: &Api) -> Option<Value> {
-    let token = api
-        .http
-        .post(api.url("/oauth/token"))
-        .basic_auth(ADMIN, Some(ADMIN_SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "sigil:admin"),
-        ])
-        .send()
-        .await
-        .ok()?;
-    if token.status() != StatusCode::OK {
-        return None;
-    }
-    let admin = field(&token.json().await.ok()?, "access_token");
+    let admin = api.try_admin_token().await?;
     let response = api
         .http
         .get(api.url("/admin/keys"))
