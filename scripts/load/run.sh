@@ -111,7 +111,8 @@ hz=$(getconf CLK_TCK)
 machine_ticks() { awk '/^cpu / { print $2+$3+$4+$6+$7+$8, $2+$3+$4+$5+$6+$7+$8 }' /proc/stat; }
 db_ticks() { # PostgreSQL's own processes (0 on SQLite, which runs inside the server)
   if [ "$backend" = postgres ]; then
-    cat /proc/[0-9]*/stat 2> /dev/null | awk '$2 == "(postgres)" { s += $14 + $15 } END { print s + 0 }'
+    # A process may exit between the glob and the read: not an error.
+    { cat /proc/[0-9]*/stat 2> /dev/null || true; } | awk '$2 == "(postgres)" { s += $14 + $15 } END { print s + 0 }'
   else echo 0; fi
 }
 server_ticks() { if [ -n "$pid" ]; then awk '{ print $14 + $15 }' "/proc/$pid/stat"; else echo 0; fi; }
@@ -253,7 +254,8 @@ scenario() {
     { echo; echo "#### Where the server's CPU went: $name"; echo; echo '```'
       python3 "$here/perf_categories.py" "perf-$name.data"; echo '```'; } >> profiles.md
   fi
-  wrk_cpu=$(awk -v hz="$hz" '{ printf "%d", ($1 + $2) * hz }' "time-$name.txt")
+  # The last line is `time`'s; the Lua script may have written to stderr before it.
+  wrk_cpu=$(tail -n 1 "time-$name.txt" | awk -v hz="$hz" '{ printf "%d", ($1 + $2) * hz }')
   local line
   line=$(grep '^RESULT ' "wrk-$name.txt" | sed 's/^RESULT //')
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["name"]=sys.argv[2]; r.update(json.loads(sys.argv[3])); print(json.dumps(r))' \
