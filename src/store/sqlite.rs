@@ -18,7 +18,12 @@ use super::{
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
+    /// Reads, several at once (WAL lets them run beside the writer).
     pool: SqlitePool,
+    /// Every write, on one connection: writers queue here, in order, rather
+    /// than in SQLite's busy handler, which sleeps and retries with growing
+    /// pauses (up to 100 ms each) while another connection holds the lock.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -36,17 +41,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        let state = schema_state(&writer).await?;
+        if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&writer)).await {
+            writer.close().await;
+            return Err(e);
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        let state = schema_state(&pool).await?;
-        if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&pool)).await {
-            pool.close().await;
-            return Err(e);
-        }
-        Ok((SqliteStore { pool }, state))
+        Ok((SqliteStore { pool, writer }, state))
     }
 }
 
@@ -99,7 +109,7 @@ impl SqliteStore {
         let done = sqlx::query(sql)
             .bind(before)
             .bind(limit)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
@@ -119,13 +129,18 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     fn pool_stats(&self) -> PoolStats {
+        let pools = [&self.pool, &self.writer];
         PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle() as u32,
-            max: self.pool.options().get_max_connections(),
+            size: pools.iter().map(|p| p.size()).sum(),
+            idle: pools.iter().map(|p| p.num_idle() as u32).sum(),
+            max: pools
+                .iter()
+                .map(|p| p.options().get_max_connections())
+                .sum(),
         }
     }
 
@@ -146,7 +161,7 @@ impl Store for SqliteStore {
         .bind(u.disabled)
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| unique(e, &["username", "email"]))?;
         Ok(())
@@ -181,7 +196,7 @@ impl Store for SqliteStore {
             .bind(disabled)
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -194,7 +209,7 @@ impl Store for SqliteStore {
             .bind(password_hash)
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -218,7 +233,7 @@ impl Store for SqliteStore {
         .bind(c.created_at)
         .bind(c.access_token_ttl_secs)
         .bind(c.refresh_token_ttl_secs)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| unique(e, &["client_id"]))?;
         Ok(())
@@ -250,7 +265,7 @@ impl Store for SqliteStore {
         .bind(previous_expires_at)
         .bind(new_hash)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -262,7 +277,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE clients SET disabled = ? WHERE client_id = ?")
             .bind(disabled)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -284,7 +299,7 @@ impl Store for SqliteStore {
         unless_activating_after: Option<i64>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // The conditional INSERT is the first statement: it takes SQLite's
         // single write lock, so the check and the insert cannot interleave
         // with another scheduler.
@@ -342,7 +357,7 @@ impl Store for SqliteStore {
         .bind(removes_at)
         .bind(destroy_private)
         .bind(kid)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -353,13 +368,13 @@ impl Store for SqliteStore {
     async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
         Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= ? AND private_key IS NOT NULL")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
 
     async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for (kid, private_key) in sealed {
             let done = sqlx::query(
                 "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key IS NOT NULL",
@@ -392,13 +407,13 @@ impl Store for SqliteStore {
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for e in events {
             sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)")
                 .bind(e.at)
@@ -445,14 +460,14 @@ impl Store for SqliteStore {
             .bind(rule.window)
             .bind(rule.limit)
             .bind(rule.lockout)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?)
     }
 
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_throttle WHERE key = ?1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -465,7 +480,7 @@ impl Store for SqliteStore {
         .bind(window_before)
         .bind(now)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -509,7 +524,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -551,7 +566,7 @@ impl Store for SqliteStore {
         successor: &RefreshRecord,
         now: i64,
     ) -> StoreResult<SpendOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?
              WHERE hash = ? AND spent_at IS NULL
@@ -587,7 +602,7 @@ impl Store for SqliteStore {
         revocation: &NewRevocation,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let (column, value) = match which {
             Families::One(id) => ("id", id),
             Families::OfUser(user) => ("user_id", user),
@@ -614,7 +629,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let seq = insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(seq)
