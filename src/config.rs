@@ -133,6 +133,11 @@ pub struct Argon2Config {
     pub parallelism: u32,
     /// How many hashes may run at once; 0 means one per CPU core.
     pub max_concurrent: usize,
+    /// The nice value of the hashing threads (Linux), 0-19. The default, 19,
+    /// lets every other request take a core from a hash at once; under a
+    /// load that keeps the cores busy with other requests, logins then slow
+    /// down first. 0 hashes at the priority of everything else.
+    pub thread_nice: i32,
 }
 
 impl Default for Config {
@@ -261,6 +266,7 @@ impl Default for Argon2Config {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            thread_nice: 19,
         }
     }
 }
@@ -441,6 +447,9 @@ impl Config {
         if let Err(e) = argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None) {
             return invalid("argon2", &format!("parameters are not valid: {e}"));
         }
+        if !(0..=19).contains(&a.thread_nice) {
+            return invalid("argon2.thread_nice", "must be between 0 and 19");
+        }
         Ok(self)
     }
 
@@ -500,6 +509,17 @@ mod tests {
             accepted.expect("valid").http.header_read_timeout,
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_hashing_nice_value_outside_0_to_19_is_refused() {
+        for nice in ["-1", "20"] {
+            let toml = format!("[argon2]\nthread_nice = {nice}\n");
+            let message = Config::from_toml(&toml).expect_err(&toml).to_string();
+            assert!(message.contains("argon2.thread_nice"), "{message}");
+        }
+        let accepted = Config::from_toml("[argon2]\nthread_nice = 0\n");
+        assert_eq!(accepted.expect("valid").argon2.thread_nice, 0);
     }
 
     #[test]

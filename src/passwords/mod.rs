@@ -1,22 +1,22 @@
-//! Password hashing: argon2id on the blocking pool, behind a concurrency
-//! limit so that a burst of logins queues here instead of starving the async
-//! workers that serve everything else.
+//! Password hashing: argon2id on a few threads of its own (`workers`), at
+//! a lower priority, with a bounded queue, so that a burst of logins queues
+//! here instead of starving the async workers that serve everything else.
 //!
 //! Unknown users are checked against a dummy hash made with the same
 //! parameters, so the time of a failed login does not tell who exists.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod hasher;
+mod workers;
+
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{
-    Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, Salt,
-    SaltString,
-};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::Params;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
 use crate::config::{Argon2Config, PasswordPolicy};
+use hasher::{Hasher, hash_blocking};
+use workers::Workers;
 
 /// A password that meets the policy. It cannot be printed.
 pub struct Password(SecretString);
@@ -46,17 +46,13 @@ pub enum PasswordError {
     Busy,
 }
 
-/// Queue bound per hashing slot: at ~25 ms a hash, 32 queued per slot is
-/// under a second of waiting.
-const QUEUED_PER_PERMIT: usize = 32;
+/// Queue bound per hashing thread: at ~25 ms a hash, 32 queued per thread
+/// is under a second of waiting.
+const QUEUED_PER_THREAD: usize = 32;
 
 pub struct Passwords {
     argon: Hasher,
-    limit: Arc<Semaphore>,
-    /// Beyond this many waiting callers, new ones are refused at once.
-    max_waiting: usize,
-    /// Callers waiting for a hashing permit.
-    waiting: AtomicUsize,
+    workers: Workers,
     dummy_hash: String,
     max_length: usize,
 }
@@ -70,14 +66,14 @@ impl Passwords {
             None,
         )
         .map_err(|e| PasswordError::Hash(e.to_string()))?;
-        let permits = match config.max_concurrent {
+        let threads = match config.max_concurrent {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
         let argon = Hasher {
             params,
             memory: Arc::new(Mutex::new(Vec::new())),
-            kept: permits,
+            kept: threads,
         };
         let dummy = crate::tokens::random_b64::<16>();
         // Made once at start-up: its memory is not kept, so that a node
@@ -89,9 +85,7 @@ impl Passwords {
         let dummy_hash = hash_blocking(&once, dummy.as_bytes())?;
         Ok(Passwords {
             argon,
-            limit: Arc::new(Semaphore::new(permits)),
-            max_waiting: permits * QUEUED_PER_PERMIT,
-            waiting: AtomicUsize::new(0),
+            workers: Workers::start(threads, config.thread_nice, threads * QUEUED_PER_THREAD)?,
             dummy_hash,
             max_length: policy.max_length,
         })
@@ -101,7 +95,8 @@ impl Passwords {
     pub async fn hash(&self, password: &Password) -> Result<String, PasswordError> {
         let argon = self.argon.clone();
         let secret = password.0.clone();
-        self.run(move || hash_blocking(&argon, secret.expose_secret().as_bytes()))
+        self.workers
+            .run(move || hash_blocking(&argon, secret.expose_secret().as_bytes()))
             .await?
     }
 
@@ -124,6 +119,7 @@ impl Passwords {
         };
         let argon = self.argon.clone();
         let matched = self
+            .workers
             .run(move || {
                 let Ok(parsed) = PasswordHash::new(&stored) else {
                     return false;
@@ -136,117 +132,10 @@ impl Passwords {
         Ok(matched && known && !too_long)
     }
 
-    /// Hashes waiting for a permit right now.
+    /// Hashes queued and not yet started.
     pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.workers.waiting()
     }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(PasswordError::Busy);
-        }
-        let permit = self.limit.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        let _permit = permit.map_err(|_| PasswordError::Closed)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| PasswordError::Hash(e.to_string()))
-    }
-}
-
-/// argon2id (the `argon2` crate's own code) with its memory taken from a
-/// pool of buffers, one per hashing slot, kept for the life of the process.
-/// Allocating and freeing the memory per hash (19 MiB at the default cost)
-/// makes glibc raise its mmap threshold and then hold the freed blocks in
-/// fragmented heaps: a login flood grew RSS past 500 MB (scripts/load).
-#[derive(Clone)]
-struct Hasher {
-    params: Params,
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
-    /// Buffers kept for reuse (one per slot that can hash at once).
-    kept: usize,
-}
-
-impl Hasher {
-    fn with_memory<T>(&self, blocks: usize, job: impl FnOnce(&mut [Block]) -> T) -> T {
-        let reused = self.memory.lock().ok().and_then(|mut pool| {
-            let at = pool.iter().position(|b| b.len() >= blocks)?;
-            Some(pool.swap_remove(at))
-        });
-        let mut buffer = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
-        let result = job(&mut buffer);
-        if let Ok(mut pool) = self.memory.lock() {
-            if pool.len() < self.kept {
-                pool.push(buffer);
-            }
-        }
-        result
-    }
-}
-
-impl PasswordHasher for Hasher {
-    type Params = Params;
-
-    fn hash_password<'a>(
-        &self,
-        password: &[u8],
-        salt: impl Into<Salt<'a>>,
-    ) -> argon2::password_hash::Result<PasswordHash<'a>> {
-        let (algorithm, version) = (Algorithm::Argon2id.ident(), Version::V0x13.into());
-        let params = self.params.clone();
-        self.hash_password_customized(password, Some(algorithm), Some(version), params, salt)
-    }
-
-    /// As `Argon2`'s own implementation (verification calls this with the
-    /// stored hash's algorithm, version and parameters), but with pooled memory.
-    fn hash_password_customized<'a>(
-        &self,
-        password: &[u8],
-        algorithm: Option<Ident<'a>>,
-        version: Option<Decimal>,
-        params: Params,
-        salt: impl Into<Salt<'a>>,
-    ) -> argon2::password_hash::Result<PasswordHash<'a>> {
-        let algorithm = algorithm
-            .map(Algorithm::try_from)
-            .transpose()?
-            .unwrap_or_default();
-        let version = version
-            .map(Version::try_from)
-            .transpose()?
-            .unwrap_or_default();
-        let salt = salt.into();
-        let mut salt_bytes = [0u8; 64];
-        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
-        let argon = Argon2::new(algorithm, version, params.clone());
-        let length = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-        let output = Output::init_with(length, |out| {
-            self.with_memory(params.block_count(), |blocks| {
-                argon.hash_password_into_with_memory(password, salt_bytes, out, blocks)
-            })
-            .map_err(Into::into)
-        })?;
-        Ok(PasswordHash {
-            algorithm: algorithm.ident(),
-            version: Some(version.into()),
-            params: ParamsString::try_from(&params)?,
-            salt: Some(salt),
-            hash: Some(output),
-        })
-    }
-}
-
-fn hash_blocking(argon: &Hasher, password: &[u8]) -> Result<String, PasswordError> {
-    let salt = SaltString::encode_b64(crate::tokens::random_b64::<16>().as_bytes())
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
-    argon
-        .hash_password(password, &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
 #[cfg(test)]
@@ -259,6 +148,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            thread_nice: 19,
         };
         Passwords::new(&config, &PasswordPolicy::default()).unwrap()
     }
@@ -289,37 +179,6 @@ mod tests {
                 .await
                 .unwrap()
         );
-    }
-
-    #[test]
-    fn pooled_hashes_match_the_argon2_crate_both_ways() {
-        let params = Params::new(64, 1, 1, None).unwrap();
-        let pooled = Hasher {
-            params: params.clone(),
-            memory: Arc::new(Mutex::new(Vec::new())),
-            kept: 1,
-        };
-        let plain = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let salt = SaltString::encode_b64(b"sixteen byte sal").unwrap();
-        let ours = pooled.hash_password(b"pw", &salt).unwrap().to_string();
-        let theirs = plain.hash_password(b"pw", &salt).unwrap().to_string();
-        assert_eq!(ours, theirs);
-        let parsed = PasswordHash::new(&theirs).unwrap();
-        assert!(pooled.verify_password(b"pw", &parsed).is_ok());
-        assert!(pooled.verify_password(b"other", &parsed).is_err());
-        // A hash made with other parameters still verifies (they come from it).
-        let other = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(128, 2, 1, None).unwrap(),
-        );
-        let older = other.hash_password(b"pw", &salt).unwrap().to_string();
-        assert!(
-            pooled
-                .verify_password(b"pw", &PasswordHash::new(&older).unwrap())
-                .is_ok()
-        );
-        assert_eq!(pooled.memory.lock().unwrap().len(), 1, "one buffer kept");
     }
 
     #[test]

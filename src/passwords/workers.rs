@@ -1,0 +1,156 @@
+//! The hashing threads. argon2id runs on threads of its own, a fixed number
+//! of them, which take jobs from one queue: a thread that finishes a hash
+//! starts the next queued one at once, with no hand-off through the async
+//! runtime in between.
+//!
+//! On Linux the threads run at a lower scheduling priority
+//! (`argon2.thread_nice`, 19 by default): when a login flood keeps every
+//! core busy hashing, the async workers and the database still get a core
+//! as soon as a request needs one, so token refreshes, JWKS fetches and
+//! introspection keep their latency. With nothing else to do, the hashing
+//! threads still get the whole machine. (At nice 10 a refresh's p99 during
+//! a login flood was 20-30 ms on two cores, at 19 it is 6-7 ms:
+//! docs/BENCHMARKS.md.)
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use super::PasswordError;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub(super) struct Workers {
+    jobs: mpsc::Sender<Job>,
+    /// Jobs queued and not yet started.
+    waiting: Arc<AtomicUsize>,
+    /// Beyond this many waiting jobs, new ones are refused at once.
+    max_waiting: usize,
+}
+
+impl Workers {
+    /// Starts `threads` hashing threads at nice value `nice`; they stop when
+    /// `Workers` is dropped.
+    pub fn start(threads: usize, nice: i32, max_waiting: usize) -> Result<Workers, PasswordError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("sigil-argon2-{n}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        // The lock is held only while waiting for a job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking job drops its reply, which its caller
+                        // sees as a failure; this thread goes on.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Workers {
+            jobs,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting,
+        })
+    }
+
+    /// Jobs queued and not yet started.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Runs `job` on a hashing thread and waits for its result. A job whose
+    /// caller has gone away (the request was cancelled) is skipped.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(PasswordError::Busy);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let waiting = Arc::clone(&self.waiting);
+        let queued: Job = Box::new(move || {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            if !reply.is_closed() {
+                let _ = reply.send(job());
+            }
+        });
+        if self.jobs.send(queued).is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(PasswordError::Closed);
+        }
+        answer
+            .await
+            .map_err(|_| PasswordError::Hash("the hashing job failed".into()))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    // SAFETY: setpriority takes plain integers and touches no memory of
+    // ours. On Linux the nice value is per thread, and `who = 0` with
+    // PRIO_PROCESS names the calling thread only. Failure (a seccomp
+    // filter, say) leaves the thread at normal priority, which still works.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_and_a_full_queue_refuses_at_once() {
+        let workers = Workers::start(1, 0, 2).unwrap();
+        assert_eq!(workers.run(|| 6 * 7).await.unwrap(), 42);
+
+        // Hold the one thread, then queue up to the bound.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = workers.run(move || held.recv().ok());
+        let queued = workers.run(|| ());
+        tokio::pin!(blocker, queued);
+        // Poll both once so they are sent to the queue.
+        assert!(futures::poll!(&mut blocker).is_pending());
+        assert!(futures::poll!(&mut queued).is_pending());
+        assert!(matches!(workers.run(|| ()).await, Err(PasswordError::Busy)));
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        queued.await.unwrap();
+        assert_eq!(workers.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_caller_and_the_thread_goes_on() {
+        let workers = Workers::start(1, 0, 4).unwrap();
+        let failed = workers.run(|| -> u8 { panic!("boom") }).await;
+        assert!(matches!(failed, Err(PasswordError::Hash(_))));
+        assert_eq!(workers.run(|| 1).await.unwrap(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_below_normal_priority() {
+        let workers = Workers::start(1, 19, 4).unwrap();
+        // The nice value as the thread itself reads it.
+        let nice = workers
+            .run(|| {
+                // SAFETY: as in `lower_priority`; errno is not consulted
+                // because a nice of -1 cannot be this thread's.
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(nice, 19);
+    }
+}
