@@ -6,6 +6,7 @@
 //! queues, pools, the deny-list) are set just before each scrape.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -33,6 +34,11 @@ pub const DATABASE_UP: &str = "sigil_database_up";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets. The recorder
+/// keeps every sample recorded since the last fold, so without this a
+/// server nobody scrapes would grow by every request it serves.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process-wide recorder, installed on first use. `None` if another
 /// recorder was installed first (metrics are then not served).
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -48,6 +54,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            let upkeep = handle.clone();
+            // What `PrometheusBuilder::install` would run, on a plain
+            // thread: the recorder is installed before any runtime exists.
+            let _ = std::thread::Builder::new()
+                .name("sigil-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
             Some(handle)
         })
         .as_ref()
