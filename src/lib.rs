@@ -3,7 +3,7 @@
 //!
 //! Layers, each depending only on those to its right:
 //! `http` → `oauth`, `users` → `tokens`, `keys`, `passwords`, `clients`,
-//! `client_cache` → `store`.
+//! `client_cache`, `user_cache` (both on `fresh_cache`) → `store`.
 
 #![cfg_attr(
     not(test),
@@ -16,6 +16,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod fresh_cache;
 pub mod http;
 pub mod keys;
 pub mod logging;
@@ -29,6 +30,7 @@ pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
+pub mod user_cache;
 pub mod users;
 
 pub use state::Sigil;

@@ -14,6 +14,7 @@ use crate::passwords::Passwords;
 use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
 use crate::throttle::Throttle;
+use crate::user_cache::UserCache;
 
 pub struct Sigil {
     pub config: Config,
@@ -23,6 +24,8 @@ pub struct Sigil {
     pub throttle: Throttle,
     /// Registered clients held in memory (see `client_cache`).
     pub clients: Arc<ClientCache>,
+    /// Enabled users' profiles held in memory (see `user_cache`).
+    pub users: UserCache,
     pub deny_list: Arc<DenyList>,
     pub audit: Audit,
     pub clock: Arc<dyn Clock>,
@@ -96,6 +99,7 @@ impl Sigil {
             passwords,
             throttle,
             clients: Arc::new(ClientCache::new()),
+            users: UserCache::default(),
             deny_list,
             audit: Audit::new(),
             clock,

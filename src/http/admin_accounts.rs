@@ -127,6 +127,7 @@ pub async fn admin_user_action_post(
             let disabled = action == "disable";
             let ttl = sigil.config.access_token_ttl;
             users::set_disabled(store, &user.username, disabled, ttl, now).await?;
+            sigil.users.invalidate();
             sigil.revocations_changed(now).await;
             let event = if disabled {
                 "user.disabled"

@@ -159,11 +159,16 @@ pub async fn users_me_get(
     if claims.sub == claims.client_id {
         return Err(ApiError::Bearer(Some(TokenError::InactiveSubject)));
     }
-    let user = sigil.store.user_by_id(&claims.sub).await?;
-    match user {
-        Some(user) if !user.disabled => Ok(private(axum::Json(User::from(user)).into_response())),
-        // A client_credentials token, or a user deleted or disabled since.
-        _ => Err(ApiError::Bearer(Some(TokenError::InactiveSubject))),
+    let now = sigil.clock.now();
+    match sigil
+        .users
+        .enabled(sigil.store.as_ref(), &claims.sub, now)
+        .await?
+    {
+        Some(user) => Ok(private(axum::Json(&*user).into_response())),
+        // A user deleted or disabled since (the user cache only holds
+        // enabled users; a disabled user's tokens are revoked anyway).
+        None => Err(ApiError::Bearer(Some(TokenError::InactiveSubject))),
     }
 }
 

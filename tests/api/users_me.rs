@@ -10,6 +10,8 @@ on_both_backends!(
     no_token_gets_a_bare_bearer_challenge,
     an_expired_token_is_refused_once_the_clock_passes_exp,
     a_disabled_users_token_stops_working,
+    a_profile_served_from_memory_is_refused_as_soon_as_the_user_is_disabled,
+    a_profile_changed_behind_the_servers_back_is_read_again_within_the_cache_ttl,
 );
 
 async fn a_valid_token_returns_the_callers_profile(app: TestApp) {
@@ -82,5 +84,49 @@ async fn a_disabled_users_token_stops_working(app: TestApp) {
         .set_user_disabled(&alice.id, true, 0)
         .await
         .unwrap();
+    assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_profile_served_from_memory_is_refused_as_soon_as_the_user_is_disabled(app: TestApp) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let token = app.access_token(&client, "alice").await;
+    // Twice: the second answer comes from the node's memory.
+    for _ in 0..2 {
+        assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+    }
+    // What `sigil users disable` (another process) does, then the node's
+    // next read of the revocation feed.
+    let now = app.sigil.clock.now();
+    let ttl = app.sigil.config.access_token_ttl;
+    sigil::users::set_disabled(app.sigil.store.as_ref(), "alice", true, ttl, now)
+        .await
+        .unwrap();
+    app.sigil.revocations_changed(now).await;
+    assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_profile_changed_behind_the_servers_back_is_read_again_within_the_cache_ttl(
+    app: TestApp,
+) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let token = app.access_token(&client, "alice").await;
+    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+    // Disabled in the database with no revocation at all (no Sigil path
+    // does this): the held profile is dropped once it is older than the TTL.
+    let alice = app
+        .sigil
+        .store
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    app.sigil
+        .store
+        .set_user_disabled(&alice.id, true, 0)
+        .await
+        .unwrap();
+    app.clock.advance(sigil::user_cache::USER_CACHE_TTL);
     assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
 }
