@@ -133,10 +133,11 @@ pub struct Argon2Config {
     pub parallelism: u32,
     /// How many hashes may run at once; 0 means one per CPU core.
     pub max_concurrent: usize,
-    /// The nice value of the hashing threads (Linux), 0-19. The default, 19,
-    /// lets every other request take a core from a hash at once; under a
-    /// load that keeps the cores busy with other requests, logins then slow
-    /// down first. 0 hashes at the priority of everything else.
+    /// How many nice steps the hashing threads run below the process
+    /// (Linux), 0-19; at most to nice 19. The default, 19, lets every other
+    /// request take a core from a hash at once; under a load that keeps the
+    /// cores busy with other requests, logins then slow down first. 0
+    /// hashes at the priority of everything else.
     pub thread_nice: i32,
 }
 
@@ -447,6 +448,12 @@ impl Config {
         if let Err(e) = argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None) {
             return invalid("argon2", &format!("parameters are not valid: {e}"));
         }
+        if a.max_concurrent > 256 {
+            return invalid(
+                "argon2.max_concurrent",
+                "must be at most 256 (0 = one per core)",
+            );
+        }
         if !(0..=19).contains(&a.thread_nice) {
             return invalid("argon2.thread_nice", "must be between 0 and 19");
         }
@@ -520,6 +527,15 @@ mod tests {
         }
         let accepted = Config::from_toml("[argon2]\nthread_nice = 0\n");
         assert_eq!(accepted.expect("valid").argon2.thread_nice, 0);
+    }
+
+    #[test]
+    fn more_than_256_hashing_threads_are_refused() {
+        let message = Config::from_toml("[argon2]\nmax_concurrent = 257\n")
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("argon2.max_concurrent"), "{message}");
+        assert!(Config::from_toml("[argon2]\nmax_concurrent = 256\n").is_ok());
     }
 
     #[test]

@@ -4,12 +4,17 @@
 //!
 //! Holding a profile for a few seconds is safe because none of its fields
 //! changes (nothing edits a username, email or creation time), and the one
-//! change that matters, disabling the user, never depends on this copy:
-//! disabling revokes every access token of the user (a `user` revocation,
-//! which the bearer check consults before `/users/me` reads the profile, on
-//! every node). Besides that, only enabled users are held, a change made
-//! through this node's admin API invalidates the copy at once, and any
-//! entry is read again after [`USER_CACHE_TTL`] seconds.
+//! change that matters, disabling the user, is bounded:
+//! - disabling revokes every access token of the user (a `user`
+//!   revocation), which the bearer check consults before `/users/me` reads
+//!   the profile: it holds at once on the node that made the change, and
+//!   on the others as soon as they read the revocation (NOTIFY on Postgres,
+//!   else `revocation_poll_interval`);
+//! - only enabled users are held, and a change made through this node's
+//!   admin API forgets every held profile at once;
+//! - any entry is read again after [`USER_CACHE_TTL`] seconds, so a disabled
+//!   user's profile is served for at most that long on any node, even if
+//!   the revocation were never written.
 
 use std::sync::Arc;
 

@@ -126,8 +126,11 @@ pub async fn admin_user_action_post(
         "disable" | "enable" => {
             let disabled = action == "disable";
             let ttl = sigil.config.access_token_ttl;
-            users::set_disabled(store, &user.username, disabled, ttl, now).await?;
+            let changed = users::set_disabled(store, &user.username, disabled, ttl, now).await;
+            // Even if it failed half-way (the status written, the
+            // revocation not), this node must not serve the old profile.
             sigil.users.invalidate();
+            changed?;
             sigil.revocations_changed(now).await;
             let event = if disabled {
                 "user.disabled"

@@ -29,8 +29,8 @@ pub(super) struct Workers {
 }
 
 impl Workers {
-    /// Starts `threads` hashing threads at nice value `nice`; they stop when
-    /// `Workers` is dropped.
+    /// Starts `threads` hashing threads, `nice` steps below the process's own
+    /// priority (at most 19); they stop when `Workers` is dropped.
     pub fn start(threads: usize, nice: i32, max_waiting: usize) -> Result<Workers, PasswordError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -39,7 +39,13 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("sigil-argon2-{n}"))
                 .spawn(move || {
-                    lower_priority(nice);
+                    if !lower_priority(nice) && n == 0 {
+                        tracing::warn!(
+                            thread_nice = nice,
+                            "could not lower the priority of the password-hashing threads \
+                             (setpriority refused); they run at normal priority"
+                        );
+                    }
                     loop {
                         // The lock is held only while waiting for a job.
                         let job = match queue.lock() {
@@ -94,17 +100,29 @@ impl Workers {
     }
 }
 
+/// Lowers the calling thread's priority by `by` nice steps (at most to 19);
+/// false if the system refused.
 #[cfg(target_os = "linux")]
-fn lower_priority(nice: i32) {
-    // SAFETY: setpriority takes plain integers and touches no memory of
-    // ours. On Linux the nice value is per thread, and `who = 0` with
-    // PRIO_PROCESS names the calling thread only. Failure (a seccomp
-    // filter, say) leaves the thread at normal priority, which still works.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+fn lower_priority(by: i32) -> bool {
+    if by == 0 {
+        return true;
+    }
+    // SAFETY: getpriority and setpriority take plain integers and touch no
+    // memory of ours. On Linux the nice value is per thread, and `who = 0`
+    // with PRIO_PROCESS names the calling thread only (which inherited the
+    // process's value). getpriority cannot fail for the calling thread.
+    // Failure of setpriority (a seccomp filter, say) leaves the thread at
+    // the process's priority, which still works.
+    unsafe {
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, current.saturating_add(by).min(19)) == 0
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: i32) {}
+fn lower_priority(_by: i32) -> bool {
+    true
+}
 
 #[cfg(test)]
 mod tests {
@@ -112,16 +130,24 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_and_a_full_queue_refuses_at_once() {
-        let workers = Workers::start(1, 0, 2).unwrap();
+        let workers = Workers::start(1, 0, 1).unwrap();
         assert_eq!(workers.run(|| 6 * 7).await.unwrap(), 42);
 
-        // Hold the one thread, then queue up to the bound.
+        // Hold the one thread (and know it is held)...
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let (release, held) = std::sync::mpsc::channel::<()>();
-        let blocker = workers.run(move || held.recv().ok());
-        let queued = workers.run(|| ());
-        tokio::pin!(blocker, queued);
-        // Poll both once so they are sent to the queue.
+        let blocker = workers.run(move || {
+            let _ = started_tx.send(());
+            held.recv().ok()
+        });
+        tokio::pin!(blocker);
         assert!(futures::poll!(&mut blocker).is_pending());
+        started
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the blocking job starts");
+        // ...then one job may wait, and the next is refused at once.
+        let queued = workers.run(|| ());
+        tokio::pin!(queued);
         assert!(futures::poll!(&mut queued).is_pending());
         assert!(matches!(workers.run(|| ()).await, Err(PasswordError::Busy)));
         release.send(()).unwrap();
@@ -141,6 +167,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_below_normal_priority() {
+        // 19 steps down from any process priority is the lowest, 19.
         let workers = Workers::start(1, 19, 4).unwrap();
         // The nice value as the thread itself reads it.
         let nice = workers

@@ -51,11 +51,18 @@ impl SqliteStore {
             writer.close().await;
             return Err(e);
         }
-        let pool = SqlitePoolOptions::new()
+        let pool = match SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
-            .await?;
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                writer.close().await;
+                return Err(e.into());
+            }
+        };
         Ok((SqliteStore { pool, writer }, state))
     }
 }
