@@ -9,9 +9,8 @@ on_both_backends!(
     a_valid_token_returns_the_callers_profile,
     no_token_gets_a_bare_bearer_challenge,
     an_expired_token_is_refused_once_the_clock_passes_exp,
-    a_disabled_users_token_stops_working,
+    a_user_disabled_behind_the_servers_back_is_refused_within_the_cache_ttl,
     a_profile_served_from_memory_is_refused_as_soon_as_the_user_is_disabled,
-    a_profile_changed_behind_the_servers_back_is_read_again_within_the_cache_ttl,
 );
 
 async fn a_valid_token_returns_the_callers_profile(app: TestApp) {
@@ -68,10 +67,14 @@ async fn an_expired_token_is_refused_once_the_clock_passes_exp(app: TestApp) {
     assert!(challenge.contains("expired"), "{challenge}");
 }
 
-async fn a_disabled_users_token_stops_working(app: TestApp) {
+async fn a_user_disabled_behind_the_servers_back_is_refused_within_the_cache_ttl(app: TestApp) {
     app.user("alice").await;
     let client = app.confidential_client("web").await;
     let token = app.access_token(&client, "alice").await;
+    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+    // Disabled in the database with no revocation at all (no Sigil path
+    // does this): the profile held since the call above is read again once
+    // it is older than the TTL.
     let alice = app
         .sigil
         .store
@@ -84,6 +87,7 @@ async fn a_disabled_users_token_stops_working(app: TestApp) {
         .set_user_disabled(&alice.id, true, 0)
         .await
         .unwrap();
+    app.clock.advance(sigil::user_cache::USER_CACHE_TTL);
     assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -103,30 +107,5 @@ async fn a_profile_served_from_memory_is_refused_as_soon_as_the_user_is_disabled
         .await
         .unwrap();
     app.sigil.revocations_changed(now).await;
-    assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
-}
-
-async fn a_profile_changed_behind_the_servers_back_is_read_again_within_the_cache_ttl(
-    app: TestApp,
-) {
-    app.user("alice").await;
-    let client = app.confidential_client("web").await;
-    let token = app.access_token(&client, "alice").await;
-    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
-    // Disabled in the database with no revocation at all (no Sigil path
-    // does this): the held profile is dropped once it is older than the TTL.
-    let alice = app
-        .sigil
-        .store
-        .user_by_username("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    app.sigil
-        .store
-        .set_user_disabled(&alice.id, true, 0)
-        .await
-        .unwrap();
-    app.clock.advance(sigil::user_cache::USER_CACHE_TTL);
     assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
 }
