@@ -307,15 +307,34 @@ pub async fn revoke_user_sessions(
     ttl: Duration,
     now: i64,
 ) -> StoreResult<u64> {
+    revoke_user(store, Families::OfUser(user_id), user_id, ttl, now).await
+}
+
+/// Disables the user and, in the same transaction, revokes as
+/// [`revoke_user_sessions`] does.
+pub async fn disable_user(
+    store: &dyn Store,
+    user_id: &str,
+    ttl: Duration,
+    now: i64,
+) -> StoreResult<u64> {
+    revoke_user(store, Families::OfDisabledUser(user_id), user_id, ttl, now).await
+}
+
+async fn revoke_user(
+    store: &dyn Store,
+    families: Families<'_>,
+    user_id: &str,
+    ttl: Duration,
+    now: i64,
+) -> StoreResult<u64> {
     let revocation = NewRevocation {
         kind: KIND_USER,
         value: user_id.to_string(),
         not_before: Some(now),
         expires_at: covering(now, ttl),
     };
-    let revoked = store
-        .revoke_families(Families::OfUser(user_id), &revocation, now)
-        .await?;
+    let revoked = store.revoke_families(families, &revocation, now).await?;
     metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_USER).increment(1);
     Ok(revoked)
 }

@@ -171,9 +171,11 @@ pub async fn set_disabled(
     now: i64,
 ) -> Result<(), StoreError> {
     let user = find(store, username).await?;
-    store.set_user_disabled(&user.id, disabled, now).await?;
     if disabled {
-        crate::revocation::revoke_user_sessions(store, &user.id, ttl, now).await?;
+        // One transaction: a user is never disabled with tokens still valid.
+        crate::revocation::disable_user(store, &user.id, ttl, now).await?;
+    } else {
+        store.set_user_disabled(&user.id, false, now).await?;
     }
     tracing::info!(event = "user.disabled", user_id = %user.id, disabled, "changed a user's status");
     Ok(())

@@ -127,8 +127,8 @@ pub async fn admin_user_action_post(
             let disabled = action == "disable";
             let ttl = sigil.config.access_token_ttl;
             let changed = users::set_disabled(store, &user.username, disabled, ttl, now).await;
-            // Even if it failed half-way (the status written, the
-            // revocation not), this node must not serve the old profile.
+            // Whatever the outcome, this node must not serve a profile it
+            // held before the change.
             sigil.users.invalidate();
             changed?;
             sigil.revocations_changed(now).await;

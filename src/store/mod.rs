@@ -189,6 +189,9 @@ pub struct NewRevocation {
 pub enum Families<'a> {
     One(&'a str),
     OfUser(&'a str),
+    /// Every family of the user, who is disabled in the same transaction
+    /// (so a user is never disabled with their tokens still valid).
+    OfDisabledUser(&'a str),
 }
 
 /// An old key to retire when a new one is scheduled.

@@ -612,7 +612,7 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await?;
         let (column, value) = match which {
             Families::One(id) => ("id", id),
-            Families::OfUser(user) => ("user_id", user),
+            Families::OfUser(user) | Families::OfDisabledUser(user) => ("user_id", user),
         };
         let sql = format!(
             "UPDATE refresh_families SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL"
@@ -623,12 +623,24 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if let Families::OfUser(user) = which {
-            sqlx::query("UPDATE users SET sessions_revoked_at = ? WHERE id = ?")
+        match which {
+            Families::One(_) => {}
+            Families::OfUser(user) => {
+                sqlx::query("UPDATE users SET sessions_revoked_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Families::OfDisabledUser(user) => {
+                sqlx::query(
+                    "UPDATE users SET sessions_revoked_at = ?1, updated_at = ?1, disabled = TRUE WHERE id = ?2",
+                )
                 .bind(now)
                 .bind(user)
                 .execute(&mut *tx)
                 .await?;
+            }
         }
         insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
