@@ -85,8 +85,26 @@ fn fresh_request_id() -> HeaderValue {
 
 /// At most this many (route, method, status) combinations keep a resolved
 /// metric handle; any further ones are recorded through the registry each
-/// time (methods are chosen by the client, so the set is open).
+/// time.
 const MAX_RESOLVED: usize = 1024;
+
+/// The method as a metric label: the methods of RFC 9110 and PATCH by name,
+/// any other (a client may send any token) as `other`, so that clients
+/// cannot create metric series without end.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
 
 /// The HTTP metrics' handles, resolved once per (route, method, status)
 /// instead of building and looking up their labels on every request.
@@ -98,7 +116,7 @@ pub struct HttpMetrics {
 
 struct Resolved {
     route: Box<str>,
-    method: Method,
+    method: &'static str,
     status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
@@ -106,7 +124,8 @@ struct Resolved {
 
 impl HttpMetrics {
     fn record(&self, route: &str, method: &Method, status: u16, seconds: f64) {
-        let hash = self.hasher.hash_one((route, method.as_str(), status));
+        let method = method_label(method);
+        let hash = self.hasher.hash_one((route, method, status));
         let same = |r: &&Resolved| &*r.route == route && r.method == method && r.status == status;
         if let Ok(resolved) = self.resolved.read()
             && let Some(r) = resolved.get(&hash).and_then(|v| v.iter().find(same))
@@ -130,7 +149,7 @@ impl HttpMetrics {
             if held < MAX_RESOLVED && !slot.iter().any(|r| same(&r)) {
                 slot.push(Resolved {
                     route: route.into(),
-                    method: method.clone(),
+                    method,
                     status,
                     requests,
                     duration,

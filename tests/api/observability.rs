@@ -17,6 +17,7 @@ on_both_backends!(
     metrics_count_requests_tokens_failures_and_describe_state,
     the_audit_trail_records_logins_tokens_and_revocations,
     draining_the_audit_queue_stores_every_event_before_shutdown,
+    methods_a_client_makes_up_share_one_metric_label,
 );
 
 /// What `sigil serve` does before closing its pool: every event recorded
@@ -113,6 +114,35 @@ async fn metrics_count_requests_tokens_failures_and_describe_state(app: TestApp)
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+}
+
+async fn methods_a_client_makes_up_share_one_metric_label(app: TestApp) {
+    // Any token is a valid method; each must not become a series of its own.
+    for made_up in ["SIGILXA", "SIGILXB", "SIGILXC"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        let response = app
+            .http
+            .request(method, app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let text = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("SIGILX"), "a made-up method became a label");
+    assert!(
+        text.contains(
+            r#"sigil_http_requests_total{route="/.well-known/jwks.json",method="other",status="405"}"#
+        ),
+        "{text}"
+    );
 }
 
 async fn the_audit_trail_records_logins_tokens_and_revocations(app: TestApp) {
