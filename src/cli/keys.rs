@@ -32,13 +32,16 @@ pub enum KeysCommand {
         alg: Option<String>,
         /// The kid of a compromised key: removed from the JWKS now, its
         /// tokens revoked, a new key active at once.
-        #[arg(long, value_name = "KID")]
+        // A kid is base64url, so it may start with '-'.
+        #[arg(long, value_name = "KID", allow_hyphen_values = true)]
         emergency: Option<String>,
         #[arg(long)]
         dry_run: bool,
     },
     /// Stop signing with a key now; it stays published until its tokens expire.
     Retire {
+        // A kid is base64url, so it may start with '-'.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[arg(long)]
         dry_run: bool,
@@ -256,4 +259,42 @@ async fn list(config: Config, json: bool) -> anyhow::Result<()> {
 pub fn time(at: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_secs(at.max(0) as u64);
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    }
+
+    #[test]
+    fn a_kid_starting_with_a_hyphen_is_a_kid_not_a_flag() {
+        // A kid is a base64url thumbprint: one in 64 starts with '-'.
+        for args in [
+            ["keys", "retire", "-gAbc", "--dry-run"],
+            ["keys", "retire", "--dry-run", "-gAbc"],
+        ] {
+            let parsed = Keys::try_parse_from(args).expect("parsed").command;
+            let KeysCommand::Retire { kid, dry_run } = parsed else {
+                panic!("not retire");
+            };
+            assert_eq!((kid.as_str(), dry_run), ("-gAbc", true));
+        }
+        let parsed = Keys::try_parse_from(["keys", "rotate", "--emergency", "-gAbc", "--dry-run"])
+            .expect("parsed")
+            .command;
+        let KeysCommand::Rotate {
+            emergency, dry_run, ..
+        } = parsed
+        else {
+            panic!("not rotate");
+        };
+        assert_eq!((emergency.as_deref(), dry_run), (Some("-gAbc"), true));
+    }
 }
