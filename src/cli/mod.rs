@@ -113,6 +113,7 @@ enum ClientsCommand {
     /// Give a confidential client a new secret (printed once, or read with
     /// --secret-stdin); the old one keeps working for --overlap.
     RotateSecret {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// How long the old secret still works, e.g. 24h (0s: not at all).
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
@@ -126,13 +127,21 @@ enum ClientsCommand {
     },
     /// Refuse the client's authentication from now on (its access tokens
     /// already issued run until they expire; its refresh tokens stop working).
-    Disable { client_id: String },
+    Disable {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Allow a disabled client again.
-    Enable { client_id: String },
+    Enable {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Args)]
 struct CreateClient {
+    /// Letters, digits, '.', '_', '~' or '-' (so it may start with '-').
+    #[arg(allow_hyphen_values = true)]
     client_id: String,
     /// A public client (no secret; e.g. a mobile or browser app).
     #[arg(long)]
@@ -496,5 +505,35 @@ fn print_audit(e: store::AuditRecord, json: bool) {
             e.target.unwrap_or_default(),
             e.detail
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_id_starting_with_a_hyphen_is_a_client_id_not_a_flag() {
+        // Client ids may contain '-' anywhere, the first character included.
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("parsed").command;
+        let Command::Clients(ClientsCommand::Create(create)) =
+            parse(&["sigil", "clients", "create", "-svc", "--public"])
+        else {
+            panic!("not create");
+        };
+        assert_eq!((create.client_id.as_str(), create.public), ("-svc", true));
+        let Command::Clients(ClientsCommand::Disable { client_id }) =
+            parse(&["sigil", "clients", "disable", "-svc"])
+        else {
+            panic!("not disable");
+        };
+        assert_eq!(client_id, "-svc");
+        let Command::Clients(ClientsCommand::RotateSecret {
+            client_id, force, ..
+        }) = parse(&["sigil", "clients", "rotate-secret", "--force", "-svc"])
+        else {
+            panic!("not rotate-secret");
+        };
+        assert_eq!((client_id.as_str(), force), ("-svc", true));
     }
 }
