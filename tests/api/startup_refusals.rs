@@ -134,10 +134,23 @@ impl Prepared {
              FROM _sqlx_migrations",
         )
         .await;
-        let file = self
-            .url
-            .strip_prefix("sqlite://")
-            .map(|path| std::fs::read(path).unwrap());
+        let file = match self.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                // Fold the WAL into the file first, on a connection closed
+                // before the file is read: otherwise a checkpoint made by
+                // some connection's close (this process's or sigil's) may
+                // land between two reads and change the bytes, not the data.
+                use sqlx::Connection;
+                let mut db = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&mut db)
+                    .await
+                    .unwrap();
+                db.close().await.unwrap();
+                Some(std::fs::read(path).unwrap())
+            }
+            None => None,
+        };
         Snapshot {
             rows: row_counts(&self.url).await,
             migrations,
@@ -160,9 +173,20 @@ impl Prepared {
                 "{args:?} {env:?}: {line:?} lacks {needle:?}"
             );
         }
+        let after = self.snapshot().await;
         assert!(
-            before == self.snapshot().await,
-            "{args:?} {env:?} changed something"
+            before == after,
+            "{args:?} {env:?} changed something: rows {:?} -> {:?}, migrations {} -> {}, \
+             file {} -> {} bytes (same: {}), keys {:?} -> {:?}",
+            before.rows,
+            after.rows,
+            before.migrations,
+            after.migrations,
+            before.file.as_ref().map_or(0, Vec::len),
+            after.file.as_ref().map_or(0, Vec::len),
+            before.file == after.file,
+            before.keys.keys().collect::<Vec<_>>(),
+            after.keys.keys().collect::<Vec<_>>(),
         );
     }
 }
