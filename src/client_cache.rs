@@ -47,10 +47,15 @@ impl ClientCache {
     }
 
     /// The client `id`, from memory when a fresh copy is held, else from the
-    /// store (and then held).
-    pub async fn get(&self, store: &dyn Store, id: &str, now: i64) -> StoreResult<Option<Client>> {
-        let found = self.entries.get(id, now, || find_client(store, id)).await?;
-        Ok(found.map(|client| Client::clone(&client)))
+    /// store (and then held). Shared, not copied: this is on every request
+    /// that authenticates a client.
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<Arc<Client>>> {
+        self.entries.get(id, now, || find_client(store, id)).await
     }
 
     /// Forgets every cached client: call after any client change commits.

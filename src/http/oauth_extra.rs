@@ -57,7 +57,7 @@ async fn form_client(
     headers: &HeaderMap,
     params: &Params,
     now: i64,
-) -> Result<Client, ApiError> {
+) -> Result<Arc<Client>, ApiError> {
     let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
     Ok(
         authenticate_client_throttled(sigil, from, basic_credentials(headers)?, params, now)

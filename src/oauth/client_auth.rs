@@ -3,6 +3,7 @@
 //! public client. Exactly one method per request (§2.3.1).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -28,7 +29,7 @@ pub async fn authenticate_client_throttled(
     basic: Option<BasicCredentials>,
     params: &Params,
     now: i64,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let store = sigil.store.as_ref();
     let has_secret = basic.is_some() || params.get("client_secret").is_some();
     let presented = basic
@@ -78,7 +79,7 @@ pub async fn authenticate_client(
     basic: Option<BasicCredentials>,
     params: &Params,
     now: i64,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let form_id = params.get("client_id");
     let form_secret = params.get("client_secret");
     let (client_id, secret) = match (basic, form_secret) {
