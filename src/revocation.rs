@@ -307,7 +307,7 @@ pub async fn revoke_user_sessions(
     ttl: Duration,
     now: i64,
 ) -> StoreResult<u64> {
-    revoke_user(store, Families::OfUser(user_id), user_id, ttl, now).await
+    revoke_user(store, user_id, false, ttl, now).await
 }
 
 /// Disables the user and, in the same transaction, revokes as
@@ -318,16 +318,21 @@ pub async fn disable_user(
     ttl: Duration,
     now: i64,
 ) -> StoreResult<u64> {
-    revoke_user(store, Families::OfDisabledUser(user_id), user_id, ttl, now).await
+    revoke_user(store, user_id, true, ttl, now).await
 }
 
 async fn revoke_user(
     store: &dyn Store,
-    families: Families<'_>,
     user_id: &str,
+    disable: bool,
     ttl: Duration,
     now: i64,
 ) -> StoreResult<u64> {
+    let families = if disable {
+        Families::OfDisabledUser(user_id)
+    } else {
+        Families::OfUser(user_id)
+    };
     let revocation = NewRevocation {
         kind: KIND_USER,
         value: user_id.to_string(),
