@@ -215,19 +215,19 @@ pub async fn run_schedule(
         }
     }
     for alg in Alg::ALL {
-        if let Some(plan) = plan_scheduled(&keys, policy, alg, now) {
-            if let Some(kid) = apply_rotation(store, kek, policy, &plan, None, now).await? {
-                audit(
-                    store,
-                    now,
-                    "scheduler",
-                    "key.rotation_scheduled",
-                    &kid,
-                    json!({"alg": alg, "activates_at": plan.activates_at}),
-                )
-                .await;
-                created.push(kid);
-            }
+        if let Some(plan) = plan_scheduled(&keys, policy, alg, now)
+            && let Some(kid) = apply_rotation(store, kek, policy, &plan, None, now).await?
+        {
+            audit(
+                store,
+                now,
+                "scheduler",
+                "key.rotation_scheduled",
+                &kid,
+                json!({"alg": alg, "activates_at": plan.activates_at}),
+            )
+            .await;
+            created.push(kid);
         }
     }
     let destroyed = store.destroy_removed_keys(now).await?;

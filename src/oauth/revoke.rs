@@ -21,37 +21,38 @@ pub async fn revoke(
     let ttl = sigil.config.access_token_ttl;
 
     if is_refresh_token(token) {
-        if let Some((_, family)) = store.refresh_token(&hash_refresh_token(token)).await? {
-            if family.client_id == client.id && family.revoked_at.is_none() {
-                revocation::revoke_session(store, &family.id, ttl, now).await?;
-                sigil.revocations_changed(now).await;
-                let detail = serde_json::json!({ "kind": "session", "sid": family.id });
-                sigil.audit.record(
-                    now,
-                    &format!("client:{}", client.id),
-                    "token.revoked",
-                    Some(&family.user_id),
-                    detail,
-                );
-            }
+        if let Some((_, family)) = store.refresh_token(&hash_refresh_token(token)).await?
+            && family.client_id == client.id
+            && family.revoked_at.is_none()
+        {
+            revocation::revoke_session(store, &family.id, ttl, now).await?;
+            sigil.revocations_changed(now).await;
+            let detail = serde_json::json!({ "kind": "session", "sid": family.id });
+            sigil.audit.record(
+                now,
+                &format!("client:{}", client.id),
+                "token.revoked",
+                Some(&family.user_id),
+                detail,
+            );
         }
         return Ok(());
     }
 
     let keys = sigil.keys.current();
-    if let Ok(claims) = verify_access_token(&keys, token, &sigil.config.issuer, None, now) {
-        if claims.client_id == client.id {
-            revocation::revoke_access_token(store, &claims, now).await?;
-            sigil.revocations_changed(now).await;
-            let detail = serde_json::json!({ "kind": "token", "jti": claims.jti });
-            sigil.audit.record(
-                now,
-                &format!("client:{}", client.id),
-                "token.revoked",
-                Some(&claims.sub),
-                detail,
-            );
-        }
+    if let Ok(claims) = verify_access_token(&keys, token, &sigil.config.issuer, None, now)
+        && claims.client_id == client.id
+    {
+        revocation::revoke_access_token(store, &claims, now).await?;
+        sigil.revocations_changed(now).await;
+        let detail = serde_json::json!({ "kind": "token", "jti": claims.jti });
+        sigil.audit.record(
+            now,
+            &format!("client:{}", client.id),
+            "token.revoked",
+            Some(&claims.sub),
+            detail,
+        );
     }
     Ok(())
 }

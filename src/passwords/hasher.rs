@@ -30,10 +30,10 @@ impl Hasher {
         });
         let mut buffer = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
         let result = job(&mut buffer);
-        if let Ok(mut pool) = self.memory.lock() {
-            if pool.len() < self.kept {
-                pool.push(buffer);
-            }
+        if let Ok(mut pool) = self.memory.lock()
+            && pool.len() < self.kept
+        {
+            pool.push(buffer);
         }
         result
     }
