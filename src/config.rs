@@ -41,6 +41,14 @@ pub struct Config {
     /// instead of holding a pooled connection indefinitely. `0s` disables.
     #[serde(with = "humantime_serde")]
     pub database_statement_timeout: Duration,
+    /// Postgres: the longest a request waits for its 503 when the database
+    /// goes away. A request that has waited this long for a connection has
+    /// the health probe check the server at once; a refused or reset
+    /// connection (or a server shutting down) closes the gate, and every
+    /// waiting request answers 503 then. A probe attempt that gets no
+    /// answer in this time counts as a failure; two in a row close it too.
+    #[serde(with = "humantime_serde")]
+    pub database_outage_wait: Duration,
     /// A second listener for `/metrics` (and health), kept off the public
     /// one; when unset, `/metrics` is served on `listen`.
     pub admin_listen: Option<SocketAddr>,
@@ -149,6 +157,7 @@ impl Default for Config {
             database_url: "sqlite://sigil.db".into(),
             database_max_connections: 10,
             database_statement_timeout: Duration::from_secs(10),
+            database_outage_wait: Duration::from_millis(100),
             keys_dir: PathBuf::from("keys"),
             admin_listen: None,
             tls_cert: None,
@@ -353,6 +362,10 @@ impl Config {
                 "must be between 100ms and 10m, or 0s to disable it",
             );
         }
+        let outage = self.database_outage_wait;
+        if outage < Duration::from_millis(10) || outage > Duration::from_secs(2) {
+            return invalid("database_outage_wait", "must be between 10ms and 2s");
+        }
         let ttl = self.access_token_ttl.as_secs();
         if !(10..=24 * 3600).contains(&ttl) {
             return invalid("access_token_ttl", "must be between 10s and 24h");
@@ -470,6 +483,14 @@ impl Config {
                     .map_err(|_| text.clone())
             })
             .collect()
+    }
+
+    /// What a revocation of a user's sessions must cover.
+    pub fn revocation_window(&self) -> crate::revocation::RevocationWindow {
+        crate::revocation::RevocationWindow {
+            access_token_ttl: self.access_token_ttl,
+            reuse_grace: self.refresh_reuse_grace,
+        }
     }
 
     /// The issuer without a trailing slash, to which endpoint paths are appended.

@@ -16,7 +16,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use crate::keys::CLOCK_SKEW_LEEWAY;
-use crate::store::{Families, NewRevocation, RevocationRecord, Store, StoreResult};
+use crate::store::{Families, NewRevocation, RevocationRecord, Store, StoreResult, UserFamilies};
 use crate::tokens::AccessClaims;
 
 pub const KIND_TOKEN: &str = "token";
@@ -175,10 +175,10 @@ impl DenyList {
         if self.cache.contains_key(&cache_key(KIND_TOKEN, &claims.jti)) {
             return true;
         }
-        if let Some(sid) = &claims.sid {
-            if self.cache.contains_key(&cache_key(KIND_SESSION, sid)) {
-                return true;
-            }
+        if let Some(sid) = &claims.sid
+            && self.cache.contains_key(&cache_key(KIND_SESSION, sid))
+        {
+            return true;
         }
         self.cache
             .get(&cache_key(KIND_USER, &claims.sub))
@@ -299,15 +299,37 @@ pub async fn revoke_session(
     Ok(revoked)
 }
 
+/// How long the tokens a revocation must cover can live.
+#[derive(Debug, Clone, Copy)]
+pub struct RevocationWindow {
+    /// The server's access-token lifetime: no access token outlives it.
+    pub access_token_ttl: Duration,
+    /// `refresh_reuse_grace`: a retried refresh may issue an access token
+    /// this long after the refresh token it presents was spent.
+    pub reuse_grace: Duration,
+}
+
 /// "Log out everywhere": every refresh family of the user, and every access
-/// token issued to them up to now.
+/// token issued to them until the revocation commits; none issued after.
 pub async fn revoke_user_sessions(
     store: &dyn Store,
     user_id: &str,
-    ttl: Duration,
+    window: RevocationWindow,
     now: i64,
 ) -> StoreResult<u64> {
-    revoke_user(store, user_id, false, ttl, now).await
+    revoke_user(store, user_id, false, None, window, now).await
+}
+
+/// Stores the user's new password hash and, in the same transaction,
+/// revokes as [`revoke_user_sessions`] does.
+pub async fn change_password(
+    store: &dyn Store,
+    user_id: &str,
+    password_hash: &str,
+    window: RevocationWindow,
+    now: i64,
+) -> StoreResult<u64> {
+    revoke_user(store, user_id, false, Some(password_hash), window, now).await
 }
 
 /// Disables the user and, in the same transaction, revokes as
@@ -315,29 +337,50 @@ pub async fn revoke_user_sessions(
 pub async fn disable_user(
     store: &dyn Store,
     user_id: &str,
-    ttl: Duration,
+    window: RevocationWindow,
     now: i64,
 ) -> StoreResult<u64> {
-    revoke_user(store, user_id, true, ttl, now).await
+    revoke_user(store, user_id, true, None, window, now).await
 }
 
+/// Revokes what the user holds when the transaction commits, exactly:
+///
+/// - refresh families: the store marks every live one revoked, ordered
+///   against concurrent logins and refreshes (see `Store::revoke_families`),
+///   so a session begun after the commit stays live, even in the same
+///   second (or millisecond);
+/// - access tokens: seconds are all a token's `iat` tells, so the `user`
+///   entry denies those issued in any *earlier* second (`not_before` is
+///   `now - 1`), and each revoked family that issued a token in the last
+///   moments (this second, or a retry within the reuse grace) gets a
+///   `session` entry, which denies its tokens by `sid`. A token issued after
+///   the commit has a live session's `sid` and `iat >= now`: no entry
+///   matches it. Every token a user is issued carries a `sid` (a login
+///   whose client may not refresh still opens a session), so none escapes
+///   both.
 async fn revoke_user(
     store: &dyn Store,
     user_id: &str,
     disable: bool,
-    ttl: Duration,
+    new_password_hash: Option<&str>,
+    window: RevocationWindow,
     now: i64,
 ) -> StoreResult<u64> {
+    let of = UserFamilies {
+        user_id,
+        active_since: now - window.reuse_grace.as_secs() as i64 - CLOCK_SKEW_LEEWAY,
+        new_password_hash,
+    };
     let families = if disable {
-        Families::OfDisabledUser(user_id)
+        Families::OfDisabledUser(of)
     } else {
-        Families::OfUser(user_id)
+        Families::OfUser(of)
     };
     let revocation = NewRevocation {
         kind: KIND_USER,
         value: user_id.to_string(),
-        not_before: Some(now),
-        expires_at: covering(now, ttl),
+        not_before: Some(now - 1),
+        expires_at: covering(now, window.access_token_ttl),
     };
     let revoked = store.revoke_families(families, &revocation, now).await?;
     metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_USER).increment(1);

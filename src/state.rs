@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::schedule::{KeyPolicy, run_schedule};
 use crate::keys::{Kek, KekError, Keyring, ensure_active_keys};
+use crate::oauth::MetadataDocs;
 use crate::passwords::Passwords;
 use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
@@ -30,6 +31,10 @@ pub struct Sigil {
     pub audit: Audit,
     pub clock: Arc<dyn Clock>,
     pub pruning: crate::prune::Pruning,
+    /// The discovery documents, held in memory (see `oauth::metadata`).
+    pub metadata: Arc<MetadataDocs>,
+    /// Woken when a client changes on this node, so the documents follow.
+    metadata_stale: Arc<tokio::sync::Notify>,
 }
 
 impl Sigil {
@@ -92,6 +97,7 @@ impl Sigil {
         let throttle = Throttle::new(config.throttle.clone());
         let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
         deny_list.sync(store.as_ref(), now).await?;
+        let metadata = Arc::new(MetadataDocs::load(store.as_ref(), &config).await?);
         Ok(Arc::new(Sigil {
             config,
             store,
@@ -104,6 +110,8 @@ impl Sigil {
             audit: Audit::new(),
             clock,
             pruning: Default::default(),
+            metadata,
+            metadata_stale: Arc::default(),
         }))
     }
 
@@ -116,6 +124,7 @@ impl Sigil {
         self.spawn_key_refresh(Duration::from_secs(5));
         self.spawn_key_scheduler();
         self.spawn_pruning();
+        self.spawn_metadata_refresh();
         self.deny_list.spawn_sync(
             Arc::clone(&self.store),
             Arc::clone(&self.clock),
@@ -129,6 +138,57 @@ impl Sigil {
         if let Err(e) = self.deny_list.sync(self.store.as_ref(), now).await {
             tracing::warn!(error = %e, "could not re-read the deny-list after a revocation");
         }
+    }
+
+    /// Makes a client change committed through this node hold here at once:
+    /// the cached clients are forgotten and the discovery documents rebuilt
+    /// (other nodes learn of it from the store's client-change signal).
+    pub async fn clients_changed(&self) {
+        self.clients.invalidate();
+        if let Err(e) = self
+            .metadata
+            .reload(self.store.as_ref(), &self.config)
+            .await
+        {
+            tracing::warn!(error = %e, "rebuilding the metadata documents failed; will retry");
+            self.metadata_stale.notify_one();
+        }
+    }
+
+    /// Keeps the discovery documents in step with the registered clients:
+    /// rebuilt on the store's client-change signal, when a rebuild after a
+    /// change on this node failed, and every `CLIENT_CACHE_TTL` seconds for
+    /// changes no signal carries (the CLI on SQLite). Requests never wait
+    /// for it: they are served the documents in memory.
+    fn spawn_metadata_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let sigil = Arc::clone(self);
+        let mut changes = sigil.store.client_changes();
+        let period = Duration::from_secs(crate::client_cache::CLIENT_CACHE_TTL as u64);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                match changes.as_mut() {
+                    Some(rx) => tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = sigil.metadata_stale.notified() => {}
+                        changed = rx.changed() => if changed.is_err() { changes = None },
+                    },
+                    None => tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = sigil.metadata_stale.notified() => {}
+                    },
+                }
+                if let Err(e) = sigil
+                    .metadata
+                    .reload(sigil.store.as_ref(), &sigil.config)
+                    .await
+                {
+                    tracing::debug!(error = %e, "rebuilding the metadata documents failed; serving the last ones");
+                }
+            }
+        })
     }
 
     /// Re-reads the key schedule from the database and rebuilds the keyring.

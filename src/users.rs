@@ -3,13 +3,12 @@
 //! Usernames and emails are parsed once into types that cannot hold a bad
 //! value; both are case-insensitive and stored lowercased.
 
-use std::time::Duration;
-
 use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::config::PasswordPolicy;
 use crate::passwords::{Password, PasswordError, Passwords};
+use crate::revocation::RevocationWindow;
 use crate::store::{Store, StoreError, UserRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,13 +166,13 @@ pub async fn set_disabled(
     store: &dyn Store,
     username: &str,
     disabled: bool,
-    ttl: Duration,
+    window: RevocationWindow,
     now: i64,
 ) -> Result<(), StoreError> {
     let user = find(store, username).await?;
     if disabled {
         // One transaction: a user is never disabled with tokens still valid.
-        crate::revocation::disable_user(store, &user.id, ttl, now).await?;
+        crate::revocation::disable_user(store, &user.id, window, now).await?;
     } else {
         store.set_user_disabled(&user.id, false, now).await?;
     }
@@ -188,15 +187,16 @@ pub async fn set_password(
     policy: &PasswordPolicy,
     username: &str,
     password: SecretString,
-    ttl: Duration,
+    window: RevocationWindow,
     now: i64,
 ) -> Result<(), RegisterError> {
     let password = Password::parse(password, policy)
         .map_err(|e| RegisterError::Invalid(vec![("password", e)]))?;
     let user = find(store, username).await?;
     let hash = passwords.hash(&password).await?;
-    store.set_password_hash(&user.id, &hash, now).await?;
-    crate::revocation::revoke_user_sessions(store, &user.id, ttl, now).await?;
+    // One transaction: a login with the new password right after the change
+    // is never caught by its revocation.
+    crate::revocation::change_password(store, &user.id, &hash, window, now).await?;
     tracing::info!(event = "user.password_changed", user_id = %user.id, "changed a user's password");
     Ok(())
 }
@@ -220,7 +220,7 @@ pub async fn revoke_sessions(
     let revoked = crate::revocation::revoke_user_sessions(
         sigil.store.as_ref(),
         user_id,
-        sigil.config.access_token_ttl,
+        sigil.config.revocation_window(),
         now,
     )
     .await?;

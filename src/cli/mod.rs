@@ -217,14 +217,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store =
                 store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
             let passwords = Passwords::new(&config.argon2, &config.password)?;
-            let ttl = config.access_token_ttl;
             users::set_password(
                 store.as_ref(),
                 &passwords,
                 &config.password,
                 &username,
                 password,
-                ttl,
+                config.revocation_window(),
                 SystemClock.now(),
             )
             .await
@@ -239,7 +238,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.as_ref(),
                 &username,
                 true,
-                config.access_token_ttl,
+                config.revocation_window(),
                 SystemClock.now(),
             )
             .await
@@ -254,7 +253,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.as_ref(),
                 &username,
                 false,
-                config.access_token_ttl,
+                config.revocation_window(),
                 SystemClock.now(),
             )
             .await
@@ -272,7 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let revoked = crate::revocation::revoke_user_sessions(
                 store.as_ref(),
                 &user.id,
-                config.access_token_ttl,
+                config.revocation_window(),
                 now,
             )
             .await?;

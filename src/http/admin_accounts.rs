@@ -125,8 +125,8 @@ pub async fn admin_user_action_post(
     let (event, body) = match action.as_str() {
         "disable" | "enable" => {
             let disabled = action == "disable";
-            let ttl = sigil.config.access_token_ttl;
-            let changed = users::set_disabled(store, &user.username, disabled, ttl, now).await;
+            let window = sigil.config.revocation_window();
+            let changed = users::set_disabled(store, &user.username, disabled, window, now).await;
             // Whatever the outcome, this node must not serve a profile it
             // held before the change.
             sigil.users.invalidate();
@@ -250,6 +250,8 @@ pub async fn admin_clients_post(
     };
     let (client, secret) =
         clients::create_client(sigil.store.as_ref(), &sigil.config, new, now).await?;
+    // Its scopes appear in the discovery documents at once on this node.
+    sigil.clients_changed().await;
     let mut shown = client.summary();
     sigil.audit.record(
         now,
@@ -342,7 +344,7 @@ pub async fn admin_client_action_post(
         other => return Err(not_found("client action", other)),
     };
     // Holds on this node at once; other nodes hear of it from the store.
-    sigil.clients.invalidate();
+    sigil.clients_changed().await;
     sigil
         .audit
         .record(now, &admin.actor(), event, Some(&client_id), detail);

@@ -1,17 +1,15 @@
 //! Public, unauthenticated documents: the JWKS and the server metadata.
-//! Both are served from precomputed bodies.
+//! Both are served from bodies held in memory, so neither waits on the
+//! database (see `keys` and `oauth::metadata`).
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::AppState;
-use super::error::ApiError;
 use crate::state::Sigil;
 
 const STALE_IF_ERROR_SECONDS: u64 = 24 * 3600;
@@ -58,68 +56,13 @@ pub async fn jwks_get(State(sigil): State<Arc<Sigil>>, headers: HeaderMap) -> Re
     response
 }
 
-/// The two metadata documents, rebuilt at most every few seconds (the
-/// supported scopes follow the registered clients). While the database is
-/// unreachable the last ones built are served.
-pub struct MetadataCache {
-    bodies: ArcSwap<Option<(i64, Bytes, Bytes)>>,
-}
-
-const METADATA_REFRESH_SECONDS: i64 = 10;
-
-impl MetadataCache {
-    pub fn new() -> Self {
-        MetadataCache {
-            bodies: ArcSwap::from_pointee(None),
-        }
-    }
-
-    async fn get(&self, sigil: &Sigil, openid: bool) -> Result<Bytes, ApiError> {
-        let now = sigil.clock.now();
-        let cached = self.bodies.load();
-        if let Some((built, oauth, oidc)) = cached.as_ref() {
-            if now - built < METADATA_REFRESH_SECONDS {
-                return Ok(if openid { oidc.clone() } else { oauth.clone() });
-            }
-        }
-        let clients = match crate::clients::list_clients(sigil.store.as_ref()).await {
-            Ok(clients) => clients,
-            // The database is down: the last documents are still right in
-            // everything but a scope added meanwhile; keep serving them.
-            Err(e) => {
-                return match cached.as_ref() {
-                    Some((_, oauth, oidc)) => Ok(if openid { oidc.clone() } else { oauth.clone() }),
-                    None => Err(e.into()),
-                };
-            }
-        };
-        let mut scopes: Vec<String> = Vec::new();
-        for client in clients {
-            for scope in client.scopes.iter() {
-                if !scopes.iter().any(|s| s == scope) {
-                    scopes.push(scope.to_string());
-                }
-            }
-        }
-        scopes.sort();
-        let render = |openid| {
-            Bytes::from(crate::oauth::metadata(&sigil.config, &scopes, openid).to_string())
-        };
-        let (oauth, oidc) = (render(false), render(true));
-        self.bodies
-            .store(Arc::new(Some((now, oauth.clone(), oidc.clone()))));
-        Ok(if openid { oidc } else { oauth })
-    }
-}
-
 // RFC 8414 §3: GET /.well-known/oauth-authorization-server
 #[utoipa::path(
     get, path = "/.well-known/oauth-authorization-server", tag = "discovery", operation_id = "oauth_metadata",
     responses((status = 200, description = "RFC 8414 metadata", body = Object))
 )]
-pub async fn oauth_metadata_get(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.metadata.get(&state.sigil, false).await?;
-    Ok(json_body(body))
+pub async fn oauth_metadata_get(State(sigil): State<Arc<Sigil>>) -> Response {
+    json_body(sigil.metadata.current().oauth.clone())
 }
 
 // OpenID Connect Discovery 1.0 §4: GET /.well-known/openid-configuration
@@ -127,9 +70,8 @@ pub async fn oauth_metadata_get(State(state): State<AppState>) -> Result<Respons
     get, path = "/.well-known/openid-configuration", tag = "discovery", operation_id = "openid_configuration",
     responses((status = 200, description = "The same metadata with the OpenID Discovery fields", body = Object))
 )]
-pub async fn openid_configuration_get(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.metadata.get(&state.sigil, true).await?;
-    Ok(json_body(body))
+pub async fn openid_configuration_get(State(sigil): State<Arc<Sigil>>) -> Response {
+    json_body(sigil.metadata.current().openid.clone())
 }
 
 fn json_body(body: Bytes) -> Response {

@@ -45,7 +45,6 @@ pub struct AppState {
     pub sigil: Arc<Sigil>,
     /// `trusted_proxies`, parsed once.
     proxies: Arc<Vec<ipnet::IpNet>>,
-    metadata: Arc<discovery::MetadataCache>,
     http_metrics: Arc<observe::HttpMetrics>,
 }
 
@@ -62,7 +61,6 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
     let state = AppState {
         proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
         sigil,
-        metadata: Arc::new(discovery::MetadataCache::new()),
         http_metrics: Arc::default(),
     };
     let mut router = Router::new()
@@ -122,7 +120,6 @@ pub fn admin_app(sigil: Arc<Sigil>) -> Router {
     let state = AppState {
         proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
         sigil,
-        metadata: Arc::new(discovery::MetadataCache::new()),
         http_metrics: Arc::default(),
     };
     let router = Router::new()

@@ -1,11 +1,22 @@
 //! Authorization-server metadata, RFC 8414 (and the subset of OpenID
 //! Connect Discovery 1.0 that generic validators insist on).
+//!
+//! The documents are built from configuration and the registered clients'
+//! scopes, and held in memory ([`MetadataDocs`]): serving them never waits
+//! on the database, so they answer 200 through an outage like the JWKS.
+//! They are rebuilt when clients change (see `Sigil::clients_changed` and
+//! `Sigil::spawn_background`); a failed rebuild keeps the last documents.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::clients::GrantType;
 use crate::config::Config;
 use crate::keys::Alg;
+use crate::store::{Store, StoreResult};
 
 /// The metadata document. `openid` adds the OpenID Connect Discovery fields
 /// required at `/.well-known/openid-configuration`.
@@ -34,4 +45,59 @@ pub fn metadata(config: &Config, scopes: &[String], openid: bool) -> Value {
         doc["id_token_signing_alg_values_supported"] = json!(algs);
     }
     doc
+}
+
+/// The two rendered documents.
+pub struct Documents {
+    /// `/.well-known/oauth-authorization-server` (RFC 8414).
+    pub oauth: Bytes,
+    /// `/.well-known/openid-configuration`.
+    pub openid: Bytes,
+}
+
+/// The current documents, swapped whole on a rebuild.
+pub struct MetadataDocs {
+    current: ArcSwap<Documents>,
+}
+
+impl MetadataDocs {
+    /// Builds the documents from the clients registered now.
+    pub async fn load(store: &dyn Store, config: &Config) -> StoreResult<MetadataDocs> {
+        let documents = render(config, &client_scopes(store).await?);
+        Ok(MetadataDocs {
+            current: ArcSwap::from_pointee(documents),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Documents> {
+        self.current.load_full()
+    }
+
+    /// Rebuilds from the clients registered now; on failure the documents
+    /// in memory stay as they were.
+    pub async fn reload(&self, store: &dyn Store, config: &Config) -> StoreResult<()> {
+        let documents = render(config, &client_scopes(store).await?);
+        self.current.store(Arc::new(documents));
+        Ok(())
+    }
+}
+
+fn render(config: &Config, scopes: &[String]) -> Documents {
+    let body = |openid| Bytes::from(metadata(config, scopes, openid).to_string());
+    Documents {
+        oauth: body(false),
+        openid: body(true),
+    }
+}
+
+/// Every scope some registered client may ask for, sorted, once each.
+async fn client_scopes(store: &dyn Store) -> StoreResult<Vec<String>> {
+    let clients = crate::clients::list_clients(store).await?;
+    let mut scopes: Vec<String> = clients
+        .iter()
+        .flat_map(|client| client.scopes.iter().map(str::to_string))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
 }

@@ -30,7 +30,7 @@ pub use client_auth::{BasicCredentials, authenticate_client, authenticate_client
 pub use error::OAuthError;
 pub use introspect::introspect;
 pub use issue::issue_access_token;
-pub use metadata::metadata;
+pub use metadata::{Documents, MetadataDocs, metadata};
 pub use revoke::revoke;
 
 use crate::clients::{Client, GrantType};

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::refresh::start_session;
 use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
-use crate::clients::{Client, GrantType};
+use crate::clients::Client;
 use crate::passwords::PasswordError;
 use crate::state::Sigil;
 use crate::users::Username;
@@ -89,14 +89,10 @@ pub async fn password_grant(
         sigil.throttle.succeeded(store, attempt).await?;
     }
 
-    let (session, refresh_token) = if client.allows(GrantType::RefreshToken) {
-        let (family_id, token) = start_session(sigil, &user.id, client, &scope, now).await?;
-        (Some(family_id), Some(token))
-    } else {
-        (None, None)
-    };
+    let (session, refresh_token) =
+        start_session(sigil, &user, client, &scope, now, Some(&user.password_hash)).await?;
     let (access_token, claims) =
-        issue_access_token(sigil, &user.id, client, &scope, session.as_deref(), now)?;
+        issue_access_token(sigil, &user.id, client, &scope, Some(&session), now)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -9,59 +9,77 @@
 //! ```
 
 use super::{OAuthError, Params, TokenResponse, issue_access_token};
-use crate::clients::Client;
+use crate::clients::{Client, GrantType};
 use crate::revocation;
 use crate::scope::Scopes;
 use crate::state::Sigil;
-use crate::store::{FamilyRecord, RefreshRecord, SpendOutcome};
+use crate::store::{FamilyRecord, RefreshRecord, SpendOutcome, StoreError, UserRecord};
 use crate::tokens::{
     hash_refresh_token, is_refresh_token, mint_refresh_token, successor_refresh_token,
 };
 
-/// Opens a login session: a new refresh-token family and its first token.
-/// Returns the family id and the token.
+/// Opens a login session: a new refresh-token family and, when the client
+/// may refresh, its first token. Returns the family id (the tokens' `sid`)
+/// and the refresh token. A client that may not refresh still gets a
+/// session, short-lived like its access token, so that every token a user
+/// holds names the session it belongs to (see `revocation::revoke_user`).
+/// `password_hash` is the hash the login was checked against: if the
+/// password changed meanwhile, no session opens.
 pub async fn start_session(
     sigil: &Sigil,
-    user_id: &str,
+    user: &UserRecord,
     client: &Client,
     scope: &Scopes,
     now: i64,
-) -> Result<(String, String), OAuthError> {
+    password_hash: Option<&str>,
+) -> Result<(String, Option<String>), OAuthError> {
     let config = &sigil.config;
+    let refreshable = client.allows(GrantType::RefreshToken);
+    let lifetime = if refreshable {
+        // The client's own login lifetime, at most the server's.
+        client.refresh_token_ttl(config.refresh_absolute_ttl)
+    } else {
+        client.access_token_ttl(config.access_token_ttl)
+    };
     let family = FamilyRecord {
         id: uuid::Uuid::new_v4().to_string(),
-        user_id: user_id.to_string(),
+        user_id: user.id.clone(),
         client_id: client.id.clone(),
         scope: scope.to_string(),
         created_at: now,
-        // The client's own login lifetime, at most the server's.
-        expires_at: now
-            + client
-                .refresh_token_ttl(config.refresh_absolute_ttl)
-                .as_secs() as i64,
+        expires_at: now + lifetime.as_secs() as i64,
         revoked_at: None,
     };
-    let token = mint_refresh_token();
-    let first = RefreshRecord {
-        hash: hash_refresh_token(&token),
+    let token = refreshable.then(mint_refresh_token);
+    let first = token.as_ref().map(|token| RefreshRecord {
+        hash: hash_refresh_token(token),
         family_id: family.id.clone(),
         scope: family.scope.clone(),
         issued_at: now,
         expires_at: idle_expiry(sigil, &family, now),
         spent_at: None,
         successor_hash: None,
-    };
-    sigil.store.create_family(&family, &first).await?;
-    Ok((family.id, token))
+    });
+    match sigil
+        .store
+        .create_family(&family, first.as_ref(), password_hash)
+        .await
+    {
+        Ok(()) => Ok((family.id, token)),
+        // Disabled, deleted or given a new password since the check.
+        Err(StoreError::NotFound) => Err(OAuthError::InvalidGrant(
+            "the username or password is incorrect".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Whether a session of `user` is still live: the user is enabled and has
-/// not revoked all sessions since the family began.
-pub fn session_is_live(user: &crate::store::UserRecord, family: &FamilyRecord) -> bool {
-    !user.disabled
-        && user
-            .sessions_revoked_at
-            .is_none_or(|at| family.created_at > at)
+/// Whether a session of `user` is still live: the user is enabled and the
+/// family is not revoked. A revocation of all the user's sessions marks
+/// each family it covers (`Store::revoke_families`), so a session begun
+/// after it is live even within the same second.
+pub fn session_is_live(user: &UserRecord, family: &FamilyRecord) -> bool {
+    !user.disabled && family.revoked_at.is_none()
 }
 
 fn idle_expiry(sigil: &Sigil, family: &FamilyRecord, now: i64) -> i64 {

@@ -188,10 +188,28 @@ pub struct NewRevocation {
 #[derive(Debug, Clone, Copy)]
 pub enum Families<'a> {
     One(&'a str),
-    OfUser(&'a str),
-    /// Every family of the user, who is disabled in the same transaction
-    /// (so a user is never disabled with their tokens still valid).
-    OfDisabledUser(&'a str),
+    /// Every family the user has now; the ones that existed when the
+    /// transaction commits, never one created after it.
+    OfUser(UserFamilies<'a>),
+    /// As `OfUser`, and the user is disabled in the same transaction (so a
+    /// user is never disabled with their tokens still valid).
+    OfDisabledUser(UserFamilies<'a>),
+}
+
+/// A user's families to revoke, and which of them also get a `session`
+/// deny-list entry: those that issued a token at or after `active_since`
+/// (created then, or a refresh token issued then). The `user` entry denies
+/// only earlier seconds, so that a session begun after the revocation, in
+/// the same second, is not caught by it; these session entries deny the
+/// tokens that the revoked sessions issued in that second.
+#[derive(Debug, Clone, Copy)]
+pub struct UserFamilies<'a> {
+    pub user_id: &'a str,
+    pub active_since: i64,
+    /// A new password hash stored in the same transaction (a password
+    /// change), so no login with the new password can fall between the
+    /// change and the revocation.
+    pub new_password_hash: Option<&'a str>,
 }
 
 /// An old key to retire when a new one is scheduled.
@@ -273,8 +291,6 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, after: &str, limit: i64) -> StoreResult<Vec<UserRecord>>;
     /// Enables or disables a user; `NotFound` if there is no such user.
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()>;
-    /// Replaces a user's password hash; `NotFound` if there is no such user.
-    async fn set_password_hash(&self, id: &str, password_hash: &str, now: i64) -> StoreResult<()>;
 
     async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()>;
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
@@ -352,8 +368,19 @@ pub trait Store: Send + Sync + 'static {
     /// `window_before` and whose lockout (if any) ended before `now`.
     async fn throttle_prune(&self, window_before: i64, now: i64, limit: i64) -> StoreResult<u64>;
 
-    /// Stores a new family with its first refresh token, atomically.
-    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()>;
+    /// Stores a new family with its first refresh token (`None`: a login
+    /// session whose client may not refresh), atomically, unless the user
+    /// is disabled or gone, or `password_hash` (the hash the login was
+    /// checked against) is no longer the user's: [`StoreError::NotFound`].
+    /// Ordered against [`Store::revoke_families`] of the same user: a
+    /// family is either seen (and revoked) by it or created after it
+    /// committed.
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        first: Option<&RefreshRecord>,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()>;
     /// A refresh token and its family.
     async fn refresh_token(
         &self,
@@ -380,8 +407,11 @@ pub trait Store: Send + Sync + 'static {
         successor: &RefreshRecord,
         now: i64,
     ) -> StoreResult<SpendOutcome>;
-    /// Marks families revoked and records `revocation`, atomically. Returns
-    /// how many families were newly revoked.
+    /// Marks families revoked and records `revocation` (and, for a user's
+    /// families, the session entries [`UserFamilies`] describes),
+    /// atomically. A spend of one of the families' refresh tokens racing
+    /// with it either commits first (and its successor is seen) or spends
+    /// nothing. Returns how many families were newly revoked.
     async fn revoke_families(
         &self,
         which: Families<'_>,
@@ -485,25 +515,26 @@ async fn open(
     })
 }
 
-/// Applies `migrate` (the backend's migrator run) when `state` and
-/// `on_open` call for it, or refuses the schema; never touches the
-/// database otherwise.
-pub(crate) async fn settle_schema<F>(
+/// Settles the schema as `state` and `on_open` call for: `create` (every
+/// migration in one transaction) on an empty database, `upgrade` (the
+/// missing migrations, each in its own) on an older one when upgrading is
+/// allowed; otherwise it refuses the schema or leaves it alone. A first
+/// start is all-or-nothing this way: killed half-way, it leaves a database
+/// that is still empty, and the next start creates the schema again.
+pub(crate) async fn settle_schema<C, U>(
     state: &SchemaState,
     on_open: OnOpen,
-    migrate: F,
+    create: C,
+    upgrade: U,
 ) -> StoreResult<()>
 where
-    F: std::future::Future<Output = Result<(), sqlx::migrate::MigrateError>>,
+    C: std::future::Future<Output = Result<(), sqlx::migrate::MigrateError>>,
+    U: std::future::Future<Output = Result<(), sqlx::migrate::MigrateError>>,
 {
-    let apply = match state {
-        SchemaState::Current { .. } => false,
-        SchemaState::Empty => true,
-        SchemaState::Older { .. } => on_open == OnOpen::Upgrade,
-        _ => false,
-    };
-    if apply {
-        return Ok(migrate.await?);
+    match state {
+        SchemaState::Empty => return Ok(create.await?),
+        SchemaState::Older { .. } if on_open == OnOpen::Upgrade => return Ok(upgrade.await?),
+        _ => {}
     }
     match state.refusal() {
         Some(why) => Err(StoreError::Schema(why)),
@@ -613,6 +644,9 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// Server-side `statement_timeout`; zero disables it.
     pub statement_timeout: std::time::Duration,
+    /// How long a call waits for a connection before the health probe is
+    /// asked to check the server (see `pg_health`).
+    pub outage_wait: std::time::Duration,
 }
 
 impl PoolSettings {
@@ -630,6 +664,7 @@ impl PoolSettings {
         PoolSettings {
             max_connections: 1,
             statement_timeout: std::time::Duration::ZERO,
+            outage_wait: std::time::Duration::from_millis(100),
         }
     }
 }
@@ -639,6 +674,7 @@ impl From<&crate::config::Config> for PoolSettings {
         PoolSettings {
             max_connections: config.database_max_connections,
             statement_timeout: config.database_statement_timeout,
+            outage_wait: config.database_outage_wait,
         }
     }
 }

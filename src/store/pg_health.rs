@@ -1,57 +1,107 @@
 //! Fast failure while Postgres is unreachable.
 //!
 //! sqlx's pool keeps retrying a refused connection until the acquire
-//! timeout, so without this every request would wait the full timeout
-//! during an outage. A probe runs once a second; while it fails, store calls
-//! return [`StoreError::Unavailable`] at once (a 503 with `Retry-After`),
-//! and the first successful probe lets them through again. Requests that
-//! need no database (JWKS, metadata, signature checks against the cached
-//! deny-list) never pass through here.
+//! timeout (5 s), so without this every request would wait that long
+//! during an outage. Every store call takes its connection through
+//! [`Health::acquire`]:
+//!
+//! - while the gate is closed, it fails at once with
+//!   [`StoreError::Unavailable`] (a 503 with `Retry-After`);
+//! - a call still waiting for a connection after `outage_wait` wakes the
+//!   probe at once; a call waiting when the gate closes gives up then.
+//!
+//! The probe runs once a second and whenever woken. A definitive answer (the
+//! connection refused or reset, the server shutting down) closes the gate
+//! at once; an attempt that merely got no answer in `outage_wait` closes it
+//! after [`FAILURES_TO_CLOSE`] in a row, so one slow connection attempt on
+//! a busy server does not turn a node into 503s. Only a successful probe
+//! opens the gate again. Requests that need no database (JWKS, metadata,
+//! signature checks against the cached deny-list) never pass through here.
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, Postgres};
+use tokio::sync::{Notify, watch};
 
 use super::{StoreError, StoreResult};
 
 const PROBE_PERIOD: Duration = Duration::from_secs(1);
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Failed probes in a row before the gate closes: one slow connection
-/// attempt on a busy server must not turn a whole node into 503s.
+/// Probe attempts that got no answer in time, in a row, before the gate
+/// closes.
 const FAILURES_TO_CLOSE: u32 = 2;
+/// The least time between two probes: slow acquires on a saturated (not
+/// unreachable) pool wake the probe often, and each probe may open a
+/// connection.
+const PROBE_SPACING: Duration = Duration::from_millis(50);
 
-/// Whether the last probe reached the server. Shared by the store and its
+/// Whether the server is taken to be reachable. Shared by the store and its
 /// probe task.
 #[derive(Clone)]
 pub struct Health {
-    up: Arc<AtomicBool>,
+    up: watch::Sender<bool>,
+    /// Wakes the probe before its next tick.
+    wake: Arc<Notify>,
+    outage_wait: Duration,
+}
+
+/// What one probe learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Reached,
+    /// Refused, reset, or the server says it is shutting down or starting.
+    Down,
+    /// No answer in time, or an error that proves nothing either way.
+    NoAnswer,
 }
 
 impl Health {
-    pub fn new() -> Health {
+    pub fn new(outage_wait: Duration) -> Health {
         crate::metrics::database_up(true);
         Health {
-            up: Arc::new(AtomicBool::new(true)),
+            up: watch::Sender::new(true),
+            wake: Arc::new(Notify::new()),
+            outage_wait,
         }
+    }
+
+    fn unavailable() -> StoreError {
+        StoreError::Unavailable("the database is unreachable (health probe failing)".into())
     }
 
     /// The pool, unless the server is known to be unreachable.
     pub fn gate<'a>(&self, pool: &'a PgPool) -> StoreResult<&'a PgPool> {
-        if self.up.load(Ordering::Relaxed) {
+        if *self.up.borrow() {
             Ok(pool)
         } else {
-            Err(StoreError::Unavailable(
-                "the database is unreachable (health probe failing)".into(),
-            ))
+            Err(Self::unavailable())
+        }
+    }
+
+    /// A pooled connection, unless the server is known to be unreachable or
+    /// becomes so while this waits for one.
+    pub async fn acquire(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+        let pool = self.gate(pool)?;
+        let acquire = pool.acquire();
+        tokio::pin!(acquire);
+        if let Ok(result) = tokio::time::timeout(self.outage_wait, &mut acquire).await {
+            return Ok(result?);
+        }
+        // Slow: a busy pool, or a server that has gone. Ask the probe now
+        // rather than at its next tick, and stop waiting if the gate closes.
+        self.wake.notify_one();
+        let mut up = self.up.subscribe();
+        tokio::select! {
+            result = &mut acquire => Ok(result?),
+            _ = up.wait_for(|up| !*up) => Err(Self::unavailable()),
         }
     }
 
     fn set(&self, up: bool) {
-        if self.up.swap(up, Ordering::Relaxed) != up {
+        if self.up.send_replace(up) != up {
             crate::metrics::database_up(up);
             if up {
                 tracing::info!("the database is reachable again");
@@ -61,49 +111,130 @@ impl Health {
         }
     }
 
-    /// Probes until the pool is closed. An idle pooled connection is used
-    /// when there is one; otherwise a fresh connection, so that a pool
-    /// merely saturated by slow queries is not mistaken for an outage.
+    /// Probes until the pool is closed: every `PROBE_PERIOD`, and at once
+    /// when a slow acquire wakes it.
     pub fn spawn_probe(&self, pool: PgPool, url: &str) {
         let health = self.clone();
         let options = PgConnectOptions::from_str(url).ok();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(PROBE_PERIOD);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failures = 0;
             while !pool.is_closed() {
-                ticker.tick().await;
-                let reached = tokio::time::timeout(PROBE_TIMEOUT, probe(&pool, options.as_ref()))
-                    .await
-                    .is_ok_and(|reached| reached);
-                failures = if reached { 0 } else { failures + 1 };
-                if reached || failures >= FAILURES_TO_CLOSE {
-                    health.set(reached);
+                tokio::select! {
+                    _ = tokio::time::sleep(PROBE_PERIOD) => {}
+                    _ = health.wake.notified() => {}
                 }
+                let outcome =
+                    tokio::time::timeout(health.outage_wait, probe(&pool, options.as_ref()))
+                        .await
+                        .unwrap_or(Probe::NoAnswer);
+                match outcome {
+                    Probe::Reached => {
+                        failures = 0;
+                        health.set(true);
+                    }
+                    Probe::Down => health.set(false),
+                    Probe::NoAnswer => {
+                        failures += 1;
+                        if failures >= FAILURES_TO_CLOSE {
+                            health.set(false);
+                        }
+                    }
+                }
+                tokio::time::sleep(PROBE_SPACING).await;
             }
         });
     }
 }
 
-async fn probe(pool: &PgPool, options: Option<&PgConnectOptions>) -> bool {
+/// An idle pooled connection is used when there is one; otherwise a fresh
+/// connection, so that a pool merely saturated by slow queries is not
+/// mistaken for an outage.
+async fn probe(pool: &PgPool, options: Option<&PgConnectOptions>) -> Probe {
     if let Some(mut conn) = pool.try_acquire() {
         if conn.ping().await.is_ok() {
-            return true;
+            return Probe::Reached;
         }
         // Broken by a server restart: drop it, then try a fresh one.
         conn.close_on_drop();
     }
-    match options {
-        Some(options) => match options.connect().await {
-            Ok(conn) => {
-                let _ = conn.close().await;
-                true
-            }
-            // The server answered (e.g. too many connections: the pool's
-            // own are busy, not gone): reachable.
-            Err(sqlx::Error::Database(_)) => true,
-            Err(_) => false,
+    let Some(options) = options else {
+        return Probe::NoAnswer;
+    };
+    match options.connect().await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Probe::Reached
+        }
+        Err(e) => classify(&e),
+    }
+}
+
+/// What a failed connection attempt says about the server.
+fn classify(e: &sqlx::Error) -> Probe {
+    use std::io::ErrorKind;
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::NotFound
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::BrokenPipe => Probe::Down,
+            _ => Probe::NoAnswer,
         },
-        None => false,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // cannot_connect_now: shutting down, starting or in recovery;
+            // admin_shutdown / crash_shutdown.
+            Some("57P01" | "57P02" | "57P03") => Probe::Down,
+            // Any other answer (e.g. too many connections: the pool's own
+            // are busy, not gone) means the server is there.
+            _ => Probe::Reached,
+        },
+        _ => Probe::NoAnswer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_or_reset_connection_is_definitive_and_a_timeout_is_not() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        use std::io::ErrorKind;
+        assert_eq!(classify(&io(ErrorKind::ConnectionRefused)), Probe::Down);
+        assert_eq!(classify(&io(ErrorKind::ConnectionReset)), Probe::Down);
+        assert_eq!(classify(&io(ErrorKind::TimedOut)), Probe::NoAnswer);
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), Probe::NoAnswer);
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_for_a_connection_gives_up_when_the_gate_closes() {
+        // A pool that can never hand out a connection: nothing listens on
+        // the port (bound then released), so connections are refused and
+        // sqlx retries them until its acquire timeout of a minute.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:{port}/none");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_lazy(&url)
+            .unwrap();
+        let health = Health::new(Duration::from_millis(20));
+        health.spawn_probe(pool.clone(), &url);
+        // The guard only keeps a broken test from hanging: without the gate
+        // the call would wait the pool's minute.
+        let result = tokio::time::timeout(Duration::from_secs(50), health.acquire(&pool))
+            .await
+            .expect("the call gave up before the pool's acquire timeout");
+        match result {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("health probe"), "{why}"),
+            other => panic!("expected the gate's 503, got {:?}", other.map(|_| ())),
+        }
+        // Closed now: the next call does not wait at all.
+        assert!(health.gate(&pool).is_err());
+        pool.close().await;
     }
 }

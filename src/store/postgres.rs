@@ -4,8 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection, Row};
 use tokio::sync::watch;
 
 use super::PoolSettings;
@@ -62,7 +62,9 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         let state = schema_state(&pool).await?;
-        if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&pool)).await {
+        if let Err(e) =
+            settle_schema(&state, on_open, create_schema(&pool), MIGRATOR.run(&pool)).await
+        {
             pool.close().await;
             return Err(e);
         }
@@ -73,7 +75,7 @@ impl PostgresStore {
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANGES_CHANNEL).await?;
         tokio::spawn(listen(listener, tx, clients_tx));
-        let health = Health::new();
+        let health = Health::new(settings.outage_wait);
         health.spawn_probe(pool.clone(), url);
         Ok((
             PostgresStore {
@@ -85,6 +87,16 @@ impl PostgresStore {
             state,
         ))
     }
+}
+
+/// Every migration in one transaction (each one a savepoint in it), so
+/// that a first start either creates the whole schema or leaves nothing.
+async fn create_schema(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    MIGRATOR.run(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Reads `_sqlx_migrations` (in the current schema) without creating it.
@@ -140,17 +152,17 @@ async fn listen(mut listener: PgListener, others: watch::Sender<u64>, clients: w
 /// Maps a unique violation to [`StoreError::Conflict`] naming the column,
 /// read from Postgres' default constraint name `<table>_<column>_key`.
 fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let constraint = db.constraint().unwrap_or_default();
-            let column = columns
-                .iter()
-                .find(|c| constraint.contains(&format!("_{c}_")))
-                .or(columns.first())
-                .copied()
-                .unwrap_or("id");
-            return StoreError::Conflict(column);
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let constraint = db.constraint().unwrap_or_default();
+        let column = columns
+            .iter()
+            .find(|c| constraint.contains(&format!("_{c}_")))
+            .or(columns.first())
+            .copied()
+            .unwrap_or("id");
+        return StoreError::Conflict(column);
     }
     e.into()
 }
@@ -162,7 +174,7 @@ impl PostgresStore {
         let done = sqlx::query(sql)
             .bind(before)
             .bind(limit)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -182,7 +194,7 @@ impl Store for PostgresStore {
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
         )
-        .fetch_all(self.health.gate(&self.pool)?)
+        .fetch_all(&mut *self.health.acquire(&self.pool).await?)
         .await?;
         let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
         Ok(applied == known)
@@ -202,7 +214,7 @@ impl Store for PostgresStore {
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         Ok(())
     }
@@ -219,7 +231,7 @@ impl Store for PostgresStore {
         .bind(u.disabled)
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(self.health.gate(&self.pool)?)
+        .execute(&mut *self.health.acquire(&self.pool).await?)
         .await
         .map_err(|e| unique(e, &["username", "email"]))?;
         Ok(())
@@ -228,14 +240,14 @@ impl Store for PostgresStore {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
             .bind(username)
-            .fetch_optional(self.health.gate(&self.pool)?)
+            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
             .await?)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.health.gate(&self.pool)?)
+            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
             .await?)
     }
 
@@ -244,7 +256,7 @@ impl Store for PostgresStore {
             sqlx::query_as("SELECT * FROM users WHERE username > $1 ORDER BY username LIMIT $2")
                 .bind(after)
                 .bind(limit)
-                .fetch_all(self.health.gate(&self.pool)?)
+                .fetch_all(&mut *self.health.acquire(&self.pool).await?)
                 .await?,
         )
     }
@@ -254,7 +266,7 @@ impl Store for PostgresStore {
             .bind(disabled)
             .bind(now)
             .bind(id)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -262,21 +274,9 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn set_password_hash(&self, id: &str, password_hash: &str, now: i64) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                .bind(password_hash)
-                .bind(now)
-                .bind(id)
-                .execute(self.health.gate(&self.pool)?)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
              access_token_ttl_secs, refresh_token_ttl_secs)
@@ -292,22 +292,25 @@ impl Store for PostgresStore {
         .bind(c.created_at)
         .bind(c.access_token_ttl_secs)
         .bind(c.refresh_token_ttl_secs)
-        .execute(self.health.gate(&self.pool)?)
+        .execute(&mut *tx)
         .await
         .map_err(|e| unique(e, &["client_id"]))?;
+        // Every node lists the clients' scopes in its metadata.
+        notify(&mut tx, CLIENTS_CHANGED).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
         Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .fetch_optional(self.health.gate(&self.pool)?)
+            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
             .await?)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
         Ok(sqlx::query_as("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(self.health.gate(&self.pool)?)
+            .fetch_all(&mut *self.health.acquire(&self.pool).await?)
             .await?)
     }
 
@@ -317,7 +320,8 @@ impl Store for PostgresStore {
         new_hash: &[u8],
         previous_expires_at: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
              secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL",
@@ -337,7 +341,8 @@ impl Store for PostgresStore {
     }
 
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
         let done = sqlx::query("UPDATE clients SET disabled = $1 WHERE client_id = $2")
             .bind(disabled)
             .bind(client_id)
@@ -354,7 +359,7 @@ impl Store for PostgresStore {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
-                .fetch_all(self.health.gate(&self.pool)?)
+                .fetch_all(&mut *self.health.acquire(&self.pool).await?)
                 .await?,
         )
     }
@@ -365,7 +370,8 @@ impl Store for PostgresStore {
         unless_activating_after: Option<i64>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
         // One scheduler at a time across every node: the check below and the
         // insert cannot interleave with another node's.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -427,14 +433,14 @@ impl Store for PostgresStore {
         .bind(removes_at)
         .bind(destroy_private)
         .bind(kid)
-        .execute(self.health.gate(&self.pool)?)
+        .execute(&mut *self.health.acquire(&self.pool).await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         sqlx::query("SELECT pg_notify($1, 'keys')")
             .bind(CHANGES_CHANNEL)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         Ok(())
     }
@@ -442,13 +448,14 @@ impl Store for PostgresStore {
     async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
         Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= $1 AND private_key IS NOT NULL")
             .bind(now)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?
             .rows_affected())
     }
 
     async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
         for (kid, private_key) in sealed {
             let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key IS NOT NULL")
                 .bind(private_key)
@@ -477,7 +484,7 @@ impl Store for PostgresStore {
             .bind(action)
             .bind(target)
             .bind(detail)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         Ok(())
     }
@@ -499,7 +506,7 @@ impl Store for PostgresStore {
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(self.health.gate(&self.pool)?)
+        .execute(&mut *self.health.acquire(&self.pool).await?)
         .await?;
         Ok(())
     }
@@ -508,7 +515,7 @@ impl Store for PostgresStore {
         let mut rows: Vec<AuditRecord> =
             sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT $1")
                 .bind(limit)
-                .fetch_all(self.health.gate(&self.pool)?)
+                .fetch_all(&mut *self.health.acquire(&self.pool).await?)
                 .await?;
         rows.reverse();
         Ok(rows)
@@ -519,7 +526,7 @@ impl Store for PostgresStore {
             "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1",
         )
         .bind(key)
-        .fetch_optional(self.health.gate(&self.pool)?)
+        .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
         .await?)
     }
 
@@ -536,14 +543,14 @@ impl Store for PostgresStore {
             .bind(rule.window)
             .bind(rule.limit)
             .bind(rule.lockout)
-            .fetch_optional(self.health.gate(&self.pool)?)
+            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
             .await?)
     }
 
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_throttle WHERE key = $1")
             .bind(key)
-            .execute(self.health.gate(&self.pool)?)
+            .execute(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         Ok(())
     }
@@ -556,7 +563,7 @@ impl Store for PostgresStore {
         .bind(window_before)
         .bind(now)
         .bind(limit)
-        .execute(self.health.gate(&self.pool)?)
+        .execute(&mut *self.health.acquire(&self.pool).await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -599,31 +606,37 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
-        // One statement, so one round trip and its own transaction.
-        sqlx::query(
-            "WITH family AS (
-                INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
-             INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash)
-             SELECT $8, $14, $9, $10, $11, $12, $13 FROM family",
-        )
-        .bind(&family.id)
-        .bind(&family.user_id)
-        .bind(&family.client_id)
-        .bind(&family.scope)
-        .bind(family.created_at)
-        .bind(family.expires_at)
-        .bind(family.revoked_at)
-        .bind(&first.hash)
-        .bind(&first.scope)
-        .bind(first.issued_at)
-        .bind(first.expires_at)
-        .bind(first.spent_at)
-        .bind(&first.successor_hash)
-        .bind(&first.family_id)
-        .execute(self.health.gate(&self.pool)?)
-        .await?;
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        first: Option<&RefreshRecord>,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        // One statement, so one round trip and its own transaction. The
+        // user row is share-locked, which orders this against a revocation
+        // of the user's families (it updates that row first): either this
+        // commits first and the revocation sees the family, or this waits,
+        // re-reads the user and creates a live family (or none, if the
+        // user was disabled).
+        let created: i64 = sqlx::query_scalar(CREATE_FAMILY)
+            .bind(&family.id)
+            .bind(&family.user_id)
+            .bind(&family.client_id)
+            .bind(&family.scope)
+            .bind(family.created_at)
+            .bind(family.expires_at)
+            .bind(family.revoked_at)
+            .bind(first.is_some())
+            .bind(first.map(|t| t.hash.as_slice()))
+            .bind(first.map(|t| t.scope.as_str()))
+            .bind(first.map(|t| t.issued_at))
+            .bind(first.map(|t| t.expires_at))
+            .bind(password_hash)
+            .fetch_one(&mut *self.health.acquire(&self.pool).await?)
+            .await?;
+        if created == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 
@@ -634,12 +647,12 @@ impl Store for PostgresStore {
         let token: Option<RefreshRecord> =
             sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(self.health.gate(&self.pool)?)
+                .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
                 .await?;
         let Some(token) = token else { return Ok(None) };
         let family: FamilyRecord = sqlx::query_as("SELECT * FROM refresh_families WHERE id = $1")
             .bind(&token.family_id)
-            .fetch_one(self.health.gate(&self.pool)?)
+            .fetch_one(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         Ok(Some((token, family)))
     }
@@ -651,7 +664,7 @@ impl Store for PostgresStore {
         // One round trip: the token, its family and the family's user.
         let row = sqlx::query(REFRESH_SESSION)
             .bind(hash)
-            .fetch_optional(self.health.gate(&self.pool)?)
+            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let token = RefreshRecord {
@@ -706,7 +719,7 @@ impl Store for PostgresStore {
             .bind(successor.expires_at)
             .bind(successor.spent_at)
             .bind(&successor.successor_hash)
-            .fetch_one(self.health.gate(&self.pool)?)
+            .fetch_one(&mut *self.health.acquire(&self.pool).await?)
             .await?;
         if inserted == 1 {
             return Ok(SpendOutcome::Spent);
@@ -715,7 +728,7 @@ impl Store for PostgresStore {
         let current: Option<RefreshRecord> =
             sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(self.health.gate(&self.pool)?)
+                .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
                 .await?;
         // Unspent yet not updated: its family was revoked meanwhile.
         Ok(match current {
@@ -730,46 +743,79 @@ impl Store for PostgresStore {
         revocation: &NewRevocation,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
-        let (column, value) = match which {
-            Families::One(id) => ("id", id),
-            Families::OfUser(user) | Families::OfDisabledUser(user) => ("user_id", user),
-        };
-        let sql = format!(
-            "UPDATE refresh_families SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
-        );
-        let revoked = sqlx::query(&sql)
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
+        let revoked = match which {
+            Families::One(id) => sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
             .bind(now)
-            .bind(value)
+            .bind(id)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-        match which {
-            Families::One(_) => {}
-            Families::OfUser(user) => {
-                sqlx::query("UPDATE users SET sessions_revoked_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Families::OfDisabledUser(user) => {
+            .rows_affected(),
+            Families::OfUser(of) | Families::OfDisabledUser(of) => {
+                let disable = matches!(which, Families::OfDisabledUser(_));
+                // First the user row: it waits for a `create_family` in
+                // flight (which share-locks it), so the statements below
+                // see that family; later ones wait for this commit.
                 sqlx::query(
-                    "UPDATE users SET sessions_revoked_at = $1, updated_at = $1, disabled = TRUE WHERE id = $2",
+                    "UPDATE users SET sessions_revoked_at = $1, \
+                     updated_at = CASE WHEN $3 OR $4 IS NOT NULL THEN $1 ELSE updated_at END, \
+                     disabled = (disabled OR $3), \
+                     password_hash = COALESCE($4, password_hash) WHERE id = $2",
                 )
                 .bind(now)
-                .bind(user)
+                .bind(of.user_id)
+                .bind(disable)
+                .bind(of.new_password_hash)
                 .execute(&mut *tx)
                 .await?;
+                let revoked = sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(of.user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Closes the unspent tokens of those families: this waits
+                // for a spend in flight (it holds the token's row lock), and
+                // a spend that comes later re-checks `expires_at` after this
+                // commits and spends nothing. So the read below sees every
+                // token these families will ever have issued.
+                sqlx::query(
+                    "UPDATE refresh_tokens SET expires_at = LEAST(expires_at, $1) \
+                     WHERE spent_at IS NULL AND family_id IN \
+                       (SELECT id FROM refresh_families WHERE user_id = $2 AND revoked_at = $1)",
+                )
+                .bind(now)
+                .bind(of.user_id)
+                .execute(&mut *tx)
+                .await?;
+                // Entries commit in `seq` order (see `insert_revocation`).
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(REVOCATION_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(SESSION_ENTRIES)
+                    .bind(of.user_id)
+                    .bind(of.active_since)
+                    .bind(revocation.expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                revoked
             }
-        }
+        };
         insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(revoked)
     }
 
     async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64> {
-        let mut tx = self.health.gate(&self.pool)?.begin().await?;
+        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut tx = conn.begin().await?;
         let seq = insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(seq)
@@ -794,7 +840,7 @@ impl Store for PostgresStore {
         .bind(sid)
         .bind(sub)
         .bind(iat)
-        .fetch_one(self.health.gate(&self.pool)?)
+        .fetch_one(&mut *self.health.acquire(&self.pool).await?)
         .await?)
     }
 
@@ -810,7 +856,7 @@ impl Store for PostgresStore {
         .bind(after)
         .bind(now)
         .bind(limit)
-        .fetch_all(self.health.gate(&self.pool)?)
+        .fetch_all(&mut *self.health.acquire(&self.pool).await?)
         .await?)
     }
 }
@@ -855,11 +901,12 @@ async fn notify(tx: &mut sqlx::PgConnection, what: &str) -> StoreResult<()> {
 }
 
 /// A refresh family (`f`) that can no longer matter at `$1`: revoked
-/// before it, or every token of it (none left counts) expired before it.
-/// `$1` already lies past every access token's lifetime (see `prune`).
+/// before it, or every token of it (none left counts, for a family
+/// created before it) expired before it. `$1` already lies past every access token's lifetime (see `prune`).
 const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < $1) \
     OR f.expires_at < $1 \
-    OR NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= $1)";
+    OR (f.created_at < $1 \
+        AND NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= $1))";
 /// See `Store::refresh_session`: the token, its family and its user in one
 /// read, the columns prefixed where the tables share names.
 const REFRESH_SESSION: &str = "\
@@ -874,15 +921,44 @@ JOIN refresh_families f ON f.id = t.family_id \
 LEFT JOIN users u ON u.id = f.user_id \
 WHERE t.hash = $1";
 
-/// See `Store::spend_refresh_token`: spends $3 (unspent, family not
-/// revoked) and, only if that row was updated, inserts its successor. One
-/// statement is one transaction: both happen or neither; and of concurrent
-/// spenders the row lock lets exactly one through (the others re-check
-/// `spent_at IS NULL` after it commits, and update nothing).
+/// See `Store::create_family`: the family (only while its user exists, is
+/// enabled and, when $13 is given, still has that password hash;
+/// share-locking the user row) and, when $8, its first token. Returns how
+/// many families were created.
+const CREATE_FAMILY: &str = "\
+WITH owner AS ( \
+    SELECT id FROM users WHERE id = $2 AND NOT disabled \
+      AND ($13::text IS NULL OR password_hash = $13) FOR SHARE), \
+family AS ( \
+    INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at) \
+    SELECT $1, owner.id, $3, $4, $5, $6, $7 FROM owner RETURNING id), \
+first AS ( \
+    INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash) \
+    SELECT $9, family.id, $10, $11, $12, NULL, NULL FROM family WHERE $8) \
+SELECT count(*) FROM family";
+
+/// The revocation's session entries (see `UserFamilies`): one for each
+/// family of user $1, revoked in this transaction at $4, that issued a token
+/// at or after $2; they expire at $3.
+const SESSION_ENTRIES: &str = "\
+INSERT INTO revocations (kind, value, not_before, expires_at, created_at) \
+SELECT 'session', f.id, NULL, $3, $4 FROM refresh_families f \
+WHERE f.user_id = $1 AND f.revoked_at = $4 \
+  AND (f.created_at >= $2 \
+       OR EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.issued_at >= $2)) \
+ORDER BY f.id";
+
+/// See `Store::spend_refresh_token`: spends $3 (unspent, unexpired at $1,
+/// family not revoked) and, only if that row was updated, inserts its
+/// successor. One statement is one transaction: both happen or neither;
+/// and of concurrent spenders the row lock lets exactly one through (the
+/// others re-check `spent_at IS NULL` after it commits, and update
+/// nothing). A revocation of the user's sessions closes `expires_at`, which
+/// the re-check also sees (see `revoke_families`).
 const SPEND_REFRESH: &str = "\
 WITH spent AS ( \
     UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2 \
-    WHERE hash = $3 AND spent_at IS NULL \
+    WHERE hash = $3 AND spent_at IS NULL AND expires_at > $1 \
       AND EXISTS (SELECT 1 FROM refresh_families f \
                   WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
     RETURNING hash), \

@@ -47,7 +47,14 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         let state = schema_state(&writer).await?;
-        if let Err(e) = settle_schema(&state, on_open, MIGRATOR.run(&writer)).await {
+        if let Err(e) = settle_schema(
+            &state,
+            on_open,
+            create_schema(&writer),
+            MIGRATOR.run(&writer),
+        )
+        .await
+        {
             writer.close().await;
             return Err(e);
         }
@@ -65,6 +72,16 @@ impl SqliteStore {
         };
         Ok((SqliteStore { pool, writer }, state))
     }
+}
+
+/// Every migration in one transaction (each one a savepoint in it), so
+/// that a first start either creates the whole schema or leaves nothing.
+async fn create_schema(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    MIGRATOR.run(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Reads `_sqlx_migrations` without creating it.
@@ -94,17 +111,17 @@ async fn schema_state(pool: &SqlitePool) -> StoreResult<SchemaState> {
 
 /// Maps a UNIQUE violation to [`StoreError::Conflict`] naming the column.
 fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let message = db.message();
-            let column = columns
-                .iter()
-                .find(|c| message.contains(&format!(".{c}")))
-                .or(columns.first())
-                .copied()
-                .unwrap_or("id");
-            return StoreError::Conflict(column);
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let message = db.message();
+        let column = columns
+            .iter()
+            .find(|c| message.contains(&format!(".{c}")))
+            .or(columns.first())
+            .copied()
+            .unwrap_or("id");
+        return StoreError::Conflict(column);
     }
     e.into()
 }
@@ -201,19 +218,6 @@ impl Store for SqliteStore {
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn set_password_hash(&self, id: &str, password_hash: &str, now: i64) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
-            .bind(password_hash)
             .bind(now)
             .bind(id)
             .execute(&self.writer)
@@ -530,11 +534,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_family(&self, family: &FamilyRecord, first: &RefreshRecord) -> StoreResult<()> {
+    async fn create_family(
+        &self,
+        family: &FamilyRecord,
+        first: Option<&RefreshRecord>,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        // Every write goes through the one writer connection, so this and a
+        // revocation of the user's families are ordered by the writer.
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
+        let created = sqlx::query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 \
+               AND NOT disabled AND (?8 IS NULL OR password_hash = ?8))",
         )
         .bind(&family.id)
         .bind(&family.user_id)
@@ -543,9 +555,16 @@ impl Store for SqliteStore {
         .bind(family.created_at)
         .bind(family.expires_at)
         .bind(family.revoked_at)
+        .bind(password_hash)
         .execute(&mut *tx)
-        .await?;
-        insert_refresh(&mut tx, first).await?;
+        .await?
+        .rows_affected();
+        if created == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(first) = first {
+            insert_refresh(&mut tx, first).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -609,39 +628,49 @@ impl Store for SqliteStore {
         revocation: &NewRevocation,
         now: i64,
     ) -> StoreResult<u64> {
+        // One writer: no spend or new family interleaves with this
+        // transaction, so what it reads is what it revokes.
         let mut tx = self.writer.begin().await?;
-        let (column, value) = match which {
-            Families::One(id) => ("id", id),
-            Families::OfUser(user) | Families::OfDisabledUser(user) => ("user_id", user),
-        };
-        let sql = format!(
-            "UPDATE refresh_families SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL"
-        );
-        let revoked = sqlx::query(&sql)
+        let revoked = match which {
+            Families::One(id) => sqlx::query(
+                "UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            )
             .bind(now)
-            .bind(value)
+            .bind(id)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-        match which {
-            Families::One(_) => {}
-            Families::OfUser(user) => {
-                sqlx::query("UPDATE users SET sessions_revoked_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Families::OfDisabledUser(user) => {
+            .rows_affected(),
+            Families::OfUser(of) | Families::OfDisabledUser(of) => {
+                let disable = matches!(which, Families::OfDisabledUser(_));
                 sqlx::query(
-                    "UPDATE users SET sessions_revoked_at = ?1, updated_at = ?1, disabled = TRUE WHERE id = ?2",
+                    "UPDATE users SET sessions_revoked_at = ?1, \
+                     updated_at = CASE WHEN ?3 OR ?4 IS NOT NULL THEN ?1 ELSE updated_at END, \
+                     disabled = (disabled OR ?3), \
+                     password_hash = COALESCE(?4, password_hash) WHERE id = ?2",
                 )
                 .bind(now)
-                .bind(user)
+                .bind(of.user_id)
+                .bind(disable)
+                .bind(of.new_password_hash)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query(SESSION_ENTRIES)
+                    .bind(of.user_id)
+                    .bind(of.active_since)
+                    .bind(revocation.expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(of.user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
             }
-        }
+        };
         insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(revoked)
@@ -729,12 +758,24 @@ async fn insert_revocation(
     Ok(seq)
 }
 
+/// A `session` deny-list entry for each live family of user ?1 that
+/// issued a token at or after ?2 (see `UserFamilies`), expiring at ?3.
+const SESSION_ENTRIES: &str = "\
+INSERT INTO revocations (kind, value, not_before, expires_at, created_at) \
+SELECT 'session', f.id, NULL, ?3, ?4 FROM refresh_families f \
+WHERE f.user_id = ?1 AND f.revoked_at IS NULL \
+  AND (f.created_at >= ?2 \
+       OR EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.issued_at >= ?2)) \
+ORDER BY f.id";
+
 /// A refresh family (`f`) that can no longer matter at `?1`: revoked
-/// before it, or every token of it (none left counts) expired before it.
+/// before it, or every token of it (none left counts, for a family
+/// created before it) expired before it.
 /// `?1` already lies past every access token's lifetime (see `prune`).
 const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < ?1) \
     OR f.expires_at < ?1 \
-    OR NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= ?1)";
+    OR (f.created_at < ?1 \
+        AND NOT EXISTS (SELECT 1 FROM refresh_tokens u WHERE u.family_id = f.id AND u.expires_at >= ?1))";
 
 /// See `Store::throttle_fail`.
 const THROTTLE_FAIL: &str = "\

@@ -1,8 +1,9 @@
 //! The JWKS and the authorization-server metadata.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::admin::{admin_token, call};
 use crate::helpers::{TestApp, json};
 use crate::on_both_backends;
 
@@ -10,6 +11,7 @@ on_both_backends!(
     the_jwks_publishes_one_rs256_and_one_eddsa_key_with_thumbprint_kids,
     the_jwks_is_cacheable_and_revalidates_with_its_etag,
     metadata_names_the_configured_issuer_and_its_endpoints,
+    metadata_is_served_from_memory_when_the_database_is_unreachable,
 );
 
 /// RFC 7638 §3 computed here, independently of Sigil's own code.
@@ -104,7 +106,14 @@ async fn the_jwks_is_cacheable_and_revalidates_with_its_etag(app: TestApp) {
 }
 
 async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
-    app.confidential_client("web").await;
+    // Registered through the admin API: the documents list its scopes at
+    // once (with those of the admin's own client).
+    let admin = admin_token(&app).await;
+    let web = serde_json::json!({
+        "client_id": "web", "grant_types": ["password", "refresh_token"], "scopes": "read write"
+    });
+    let (status, _) = call(&app, Method::POST, "/admin/clients", &admin, Some(web)).await;
+    assert_eq!(status, StatusCode::CREATED);
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
@@ -121,7 +130,7 @@ async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
         assert!(methods.iter().any(|m| m == "client_secret_basic"));
         assert_eq!(
             body["scopes_supported"],
-            serde_json::json!(["read", "write"])
+            serde_json::json!(["read", "sigil:admin", "write"])
         );
         assert!(body["response_types_supported"].is_array());
         // The advertised JWKS URI serves the JWKS.
@@ -144,4 +153,38 @@ async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
         oidc["subject_types_supported"],
         serde_json::json!(["public"])
     );
+}
+
+async fn metadata_is_served_from_memory_when_the_database_is_unreachable(app: TestApp) {
+    app.confidential_client("web").await;
+    // What a node does when a change reaches it (here: at once).
+    app.sigil.clients_changed().await;
+    // Neither document has been asked for yet; now the database goes.
+    app.sigil.store.close().await;
+    let register = app
+        .post("/users")
+        .json(&serde_json::json!({"username": "zed", "email": "zed@example.com", "password": "long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        register.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database is really gone"
+    );
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let response = app.get(path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body = json(response).await;
+        assert_eq!(body["issuer"], app.base.as_str(), "{path}");
+        assert_eq!(
+            body["scopes_supported"],
+            serde_json::json!(["read", "write"])
+        );
+    }
+    let jwks = app.get("/.well-known/jwks.json").send().await.unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod after_revocation;
 mod cli;
 mod client_lifetimes;
 mod deploy;

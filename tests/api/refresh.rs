@@ -20,7 +20,7 @@ on_both_backends!(
     idle_and_absolute_lifetimes_both_end_a_session,
     a_password_change_or_disablement_revokes_every_session,
     presenting_a_token_whose_successor_was_already_used_is_reuse_even_within_grace,
-    a_session_that_began_before_log_out_everywhere_is_dead_even_if_it_raced_it,
+    a_login_that_raced_a_password_change_opens_no_session,
 );
 
 async fn presenting_a_token_whose_successor_was_already_used_is_reuse_even_within_grace(
@@ -52,29 +52,33 @@ async fn presenting_a_token_whose_successor_was_already_used_is_reuse_even_withi
     );
 }
 
-async fn a_session_that_began_before_log_out_everywhere_is_dead_even_if_it_raced_it(app: TestApp) {
+async fn a_login_that_raced_a_password_change_opens_no_session(app: TestApp) {
     app.user("alice").await;
     let client = app.confidential_client("web").await;
-    let alice = app
-        .sigil
-        .store
-        .user_by_username("alice")
-        .await
-        .unwrap()
-        .unwrap();
+    let store = app.sigil.store.as_ref();
+    let checked = store.user_by_username("alice").await.unwrap().unwrap();
     let now = sigil::clock::Clock::now(&app.clock);
-    sigil::users::revoke_sessions(&app.sigil, &alice.id, now)
-        .await
-        .unwrap();
-    // A login whose password check began before the revocation commits its
-    // family afterwards, with a creation time at or before it.
+    let config = &app.sigil.config;
+    sigil::users::set_password(
+        store,
+        &app.sigil.passwords,
+        &config.password,
+        "alice",
+        "a brand new password".to_string().into(),
+        config.revocation_window(),
+        now,
+    )
+    .await
+    .unwrap();
+    // A login whose password check (against the old hash) began before the
+    // change commits its session only afterwards: refused, nothing stored.
     let token = sigil::tokens::mint_refresh_token();
     let family = sigil::store::FamilyRecord {
         id: "raced".into(),
-        user_id: alice.id.clone(),
+        user_id: checked.id.clone(),
         client_id: client.id.clone(),
         scope: "read".into(),
-        created_at: now - 1,
+        created_at: now,
         expires_at: now + 3600,
         revoked_at: None,
     };
@@ -82,21 +86,32 @@ async fn a_session_that_began_before_log_out_everywhere_is_dead_even_if_it_raced
         hash: sigil::tokens::hash_refresh_token(&token),
         family_id: "raced".into(),
         scope: "read".into(),
-        issued_at: now - 1,
+        issued_at: now,
         expires_at: now + 3600,
         spent_at: None,
         successor_hash: None,
     };
-    app.sigil
-        .store
-        .create_family(&family, &first)
-        .await
-        .unwrap();
+    let raced = store
+        .create_family(&family, Some(&first), Some(&checked.password_hash))
+        .await;
+    assert!(
+        matches!(raced, Err(sigil::store::StoreError::NotFound)),
+        "{raced:?}"
+    );
     assert_eq!(
         error(app.refresh(&client, &token, None).await).await.1,
         "invalid_grant"
     );
-    assert_eq!(app.introspect(&client, &token).await["active"], false);
+    // Checked against the current hash, the same session opens.
+    let current = store.user_by_username("alice").await.unwrap().unwrap();
+    store
+        .create_family(&family, Some(&first), Some(&current.password_hash))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.refresh(&client, &token, None).await.status(),
+        StatusCode::OK
+    );
 }
 
 fn str_of<'a>(body: &'a Value, field: &str) -> &'a str {
@@ -357,12 +372,12 @@ async fn a_password_change_or_disablement_revokes_every_session(app: TestApp) {
         &config.password,
         "alice",
         "a brand new password".to_string().into(),
-        config.access_token_ttl,
+        config.revocation_window(),
         now,
     )
     .await
     .unwrap();
-    sigil::users::set_disabled(store, "bob", true, config.access_token_ttl, now)
+    sigil::users::set_disabled(store, "bob", true, config.revocation_window(), now)
         .await
         .unwrap();
     app.sigil.revocations_changed(now).await;

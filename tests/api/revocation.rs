@@ -200,7 +200,7 @@ async fn the_feed_lists_revocations_after_a_cursor_until_they_expire(app: TestAp
 
     let page = app.feed(&resource, &cursor).await;
     let entries = page["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 3, "{page}");
+    assert_eq!(entries.len(), 4, "{page}");
     let claims = |token: &str| -> Value {
         use base64::Engine;
         let payload = token.split('.').nth(1).unwrap();
@@ -220,9 +220,19 @@ async fn the_feed_lists_revocations_after_a_cursor_until_they_expire(app: TestAp
         entries[1]["sid"],
         claims(s(&session, "access_token"))["sid"]
     );
-    assert_eq!(entries[2]["type"], "user");
-    assert_eq!(entries[2]["sub"], claims(s(&bob, "access_token"))["sub"]);
-    assert!(entries[2]["not_before"].is_i64());
+    // "Log out everywhere": the user entry denies tokens of earlier
+    // seconds; the session that was active this second has its own entry,
+    // so a login right after the revocation is not caught by either.
+    let bob_claims = claims(s(&bob, "access_token"));
+    assert_eq!(entries[2]["type"], "session");
+    assert_eq!(entries[2]["sid"], bob_claims["sid"]);
+    assert_eq!(entries[3]["type"], "user");
+    assert_eq!(entries[3]["sub"], bob_claims["sub"]);
+    assert_eq!(
+        entries[3]["not_before"].as_i64().unwrap(),
+        bob_claims["iat"].as_i64().unwrap() - 1,
+        "the clock has not moved since bob's login"
+    );
     assert_eq!(page["more"], false);
 
     let next = app.feed(&resource, s(&page, "cursor")).await;

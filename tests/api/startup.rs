@@ -54,3 +54,60 @@ async fn on_postgres_sigil_will_not_invent_a_kek_that_other_nodes_lack() {
     assert!(error.to_string().contains("sigil keys new-kek"), "{error}");
     assert!(!config.kek_file().exists());
 }
+
+/// A first start that fails half-way through creating the schema (here: a
+/// table of a later migration is in the way, as a kill would leave it
+/// half-made) leaves the database as it found it, with no migration
+/// recorded; once the obstacle is gone, the next start creates everything.
+async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema(
+    url: &str,
+    dir: &std::path::Path,
+    kek: Option<secrecy::SecretString>,
+) {
+    use crate::helpers::{execute_sql, scalar};
+    execute_sql(url, "CREATE TABLE audit_events (in_the_way INTEGER)").await;
+    let mut config = test_config(url, dir);
+    config.kek = kek;
+    let config = config.validated().unwrap();
+    let error = Sigil::open(config.clone(), Arc::new(SystemClock))
+        .await
+        .err()
+        .expect("the migration in the way fails");
+    assert!(error.to_string().contains("migration"), "{error}");
+    let recorded = if url.starts_with("sqlite:") {
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('_sqlx_migrations', 'users')"
+    } else {
+        "SELECT count(*) FROM pg_tables WHERE tablename IN ('_sqlx_migrations', 'users')"
+    };
+    assert_eq!(
+        scalar(url, recorded).await,
+        0,
+        "neither the migration record nor an earlier migration's table is left"
+    );
+    execute_sql(url, "DROP TABLE audit_events").await;
+    let sigil = Sigil::open(config, Arc::new(SystemClock))
+        .await
+        .expect("the next first start creates the schema");
+    assert_eq!(sigil.store.list_keys().await.unwrap().len(), 2);
+    sigil.store.close().await;
+}
+
+#[tokio::test]
+async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    // The file exists (empty) before the first start, as a kill leaves it.
+    std::fs::write(dir.path().join("sigil.db"), b"").unwrap();
+    a_first_start_that_fails_mid_schema_leaves_no_partial_schema(&url, dir.path(), None).await;
+}
+
+#[tokio::test]
+async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, kek) = sigil::keys::Kek::generate().unwrap();
+    a_first_start_that_fails_mid_schema_leaves_no_partial_schema(&db.url, dir.path(), Some(kek))
+        .await;
+}

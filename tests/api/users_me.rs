@@ -102,8 +102,8 @@ async fn a_profile_served_from_memory_is_refused_as_soon_as_the_user_is_disabled
     // What `sigil users disable` (another process) does, then the node's
     // next read of the revocation feed.
     let now = app.sigil.clock.now();
-    let ttl = app.sigil.config.access_token_ttl;
-    sigil::users::set_disabled(app.sigil.store.as_ref(), "alice", true, ttl, now)
+    let window = app.sigil.config.revocation_window();
+    sigil::users::set_disabled(app.sigil.store.as_ref(), "alice", true, window, now)
         .await
         .unwrap();
     app.sigil.revocations_changed(now).await;

@@ -36,7 +36,8 @@ pub fn scale() -> Scale {
         _ => Scale {
             kill_rounds: 8,
             soak: Duration::from_secs(45),
-            outages: 1,
+            // A clean stop and a crash of the server.
+            outages: 2,
             rotation_kills: 3,
         },
     }

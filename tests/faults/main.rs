@@ -12,6 +12,8 @@
 //! `SIGIL_TEST_REQUIRE_POSTGRES=1`, which makes that a failure.
 
 mod crash;
+mod first_seconds;
+mod first_start;
 mod harness;
 mod load;
 mod nodes;

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Connection;
 
+use crate::first_seconds;
 use crate::harness::{
     Api, ISSUER, Node, assert_unavailable, eventually, field, json_of, metric, provision, scale,
 };
@@ -19,6 +20,8 @@ use crate::pg::PgCluster;
 /// The pool's acquire timeout: the longest any request may wait for the
 /// database. "Fast" means well inside it; the figures go to the report.
 const BOUND: Duration = Duration::from_secs(5);
+/// How long after the stop begins its first seconds are sampled.
+const FIRST_SECONDS: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_heals_without_restart()
@@ -37,6 +40,13 @@ async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_hea
             .status(),
         201
     );
+    assert_eq!(
+        node.register("sampler", "password-sampler")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
     let session = json_of(node.login("before", "password-before").await.unwrap()).await;
     let access = field(&session, "access_token");
     let revoked = field(
@@ -44,12 +54,8 @@ async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_hea
         "access_token",
     );
     assert_eq!(node.revoke(&revoked).await.unwrap().status(), 200);
-    // Clients fetch the metadata once and then use it; so does this test.
-    let metadata = node
-        .get("/.well-known/oauth-authorization-server")
-        .await
-        .unwrap();
-    assert_eq!(metadata.status(), StatusCode::OK);
+    // Nothing has fetched the metadata from this node yet: during the
+    // outage it must still be served, from memory.
 
     let ledger: Shared = Arc::new(std::sync::Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -63,12 +69,43 @@ async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_hea
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let mut fast = Vec::new();
+    let mut first_seconds_report = Vec::new();
     let outages = scale().outages;
     for outage in 0..outages {
         // A clean shutdown first, then a crash of the server.
         let mode = if outage % 2 == 0 { "fast" } else { "immediate" };
-        pg.down(mode);
+        // The first seconds, from the moment the stop begins: requests are
+        // in flight when the server goes.
+        let sampler = tokio::spawn(first_seconds::sample(
+            node.api(),
+            // Its own user: `/users/me` of "before" must still miss the
+            // profile cache when `needing_database` asks below.
+            "sampler",
+            "password-sampler",
+            format!("fs{outage}"),
+            FIRST_SECONDS,
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::task::block_in_place(|| pg.down(mode));
         let down_since = Instant::now();
+        let first = sampler.await.unwrap();
+        assert!(first.wrong.is_empty(), "{mode}: {:?}", first.wrong);
+        assert!(
+            first.spared_failures.is_empty(),
+            "{mode}: the JWKS and metadata answer 200 throughout: {:?}",
+            first.spared_failures
+        );
+        assert!(!first.unavailable.is_empty(), "{mode}: 503s were measured");
+        let (p99, max) = first.p99_and_max();
+        assert!(
+            max < BOUND,
+            "{mode}: a 503 within the acquire timeout: {max:?}"
+        );
+        first_seconds_report.push(format!(
+            "{mode}: {} 503s (p99 {p99:?}, max {max:?}), {} answered otherwise",
+            first.unavailable.len(),
+            first.answered
+        ));
         assert!(
             eventually(Duration::from_secs(10), async || not_ready_for_database(
                 &node
@@ -133,12 +170,14 @@ async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_hea
     let mut latencies = l.latencies.clone();
     println!(
         "FAULTS outage Postgres: {outages} outage(s); 503s while down answered in at most {slowest:?}; \
-         load: {} answered ({} 503, {} cut), {} registrations checked, p99 {:?}",
+         load: {} answered ({} 503, {} cut), {} registrations checked, p99 {:?}; \
+         the first {FIRST_SECONDS:?} from each stop: {}",
         l.answered,
         l.unavailable,
         l.cut,
         l.users.len(),
-        percentile(&mut latencies, 99.0)
+        percentile(&mut latencies, 99.0),
+        first_seconds_report.join("; ")
     );
 }
 

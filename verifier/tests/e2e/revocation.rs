@@ -85,7 +85,13 @@ async fn a_revoked_session_and_a_logged_out_user_are_refused() {
         verifier.verify(&bob).await
     );
 
-    // "Log out everywhere" revokes every token issued up to now...
+    // "Log out everywhere" revokes every token issued up to now: those of
+    // earlier seconds by the user entry, those of this second by their
+    // sessions' entries...
+    let earlier = sigil.access_token(&app, "alice").await;
+    // Long enough for that session to have gone quiet, not for its access
+    // token to expire.
+    sigil.clock.advance(120);
     let first = sigil.access_token(&app, "alice").await;
     let second = sigil.access_token(&app, "alice").await;
     let sub = verifier.verify(&first).await.unwrap().sub;
@@ -93,13 +99,18 @@ async fn a_revoked_session_and_a_logged_out_user_are_refused() {
         .await
         .unwrap();
     let logged_out = eventually(POLL + SLACK, async || {
-        verifier.verify(&first).await == Err(VerifyError::Revoked(RevokedBy::User))
-            && verifier.verify(&second).await == Err(VerifyError::Revoked(RevokedBy::User))
+        verifier.verify(&earlier).await == Err(VerifyError::Revoked(RevokedBy::User))
+            && verifier.verify(&first).await == Err(VerifyError::Revoked(RevokedBy::Session))
+            && verifier.verify(&second).await == Err(VerifyError::Revoked(RevokedBy::Session))
     })
     .await;
-    assert!(logged_out, "user revocation not seen");
-    // ... but not the ones issued after it.
-    sigil.clock.advance(1);
+    assert!(
+        logged_out,
+        "user revocation not seen: {:?} {:?}",
+        verifier.verify(&earlier).await,
+        verifier.verify(&first).await
+    );
+    // ... but not the ones issued after it, even in the same second.
     let later = sigil.access_token(&app, "alice").await;
     assert!(verifier.verify(&later).await.is_ok());
     assert!(verifier.stats().revocations >= 2);
