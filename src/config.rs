@@ -45,8 +45,8 @@ pub struct Config {
     /// goes away. A request that has waited this long for a connection has
     /// the health probe check the server at once; a refused or reset
     /// connection (or a server shutting down) closes the gate, and every
-    /// waiting request answers 503 then. A probe attempt that gets no
-    /// answer in this time counts as a failure; two in a row close it too.
+    /// waiting request answers 503 then. (A server that does not answer at
+    /// all is taken as gone after two probes of 2 s each.)
     #[serde(with = "humantime_serde")]
     pub database_outage_wait: Duration,
     /// A second listener for `/metrics` (and health), kept off the public

@@ -58,6 +58,9 @@ pub struct Documents {
 /// The current documents, swapped whole on a rebuild.
 pub struct MetadataDocs {
     current: ArcSwap<Documents>,
+    /// One rebuild at a time: a rebuild that read the clients before a
+    /// change must not finish after one that read them after it.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl MetadataDocs {
@@ -66,6 +69,7 @@ impl MetadataDocs {
         let documents = render(config, &client_scopes(store).await?);
         Ok(MetadataDocs {
             current: ArcSwap::from_pointee(documents),
+            rebuilding: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -76,6 +80,7 @@ impl MetadataDocs {
     /// Rebuilds from the clients registered now; on failure the documents
     /// in memory stay as they were.
     pub async fn reload(&self, store: &dyn Store, config: &Config) -> StoreResult<()> {
+        let _one_at_a_time = self.rebuilding.lock().await;
         let documents = render(config, &client_scopes(store).await?);
         self.current.store(Arc::new(documents));
         Ok(())

@@ -89,16 +89,22 @@ pub async fn password_grant(
         sigil.throttle.succeeded(store, attempt).await?;
     }
 
-    let (session, refresh_token) =
+    let session =
         start_session(sigil, &user, client, &scope, now, Some(&user.password_hash)).await?;
-    let (access_token, claims) =
-        issue_access_token(sigil, &user.id, client, &scope, Some(&session), now)?;
+    let (access_token, claims) = issue_access_token(
+        sigil,
+        &user.id,
+        client,
+        &scope,
+        Some(&session.id),
+        session.started,
+    )?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: (claims.exp - now) as u64,
         scope: claims.scope.clone(),
-        refresh_token,
+        refresh_token: session.refresh_token,
         claims,
     })
 }

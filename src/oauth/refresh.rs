@@ -18,9 +18,20 @@ use crate::tokens::{
     hash_refresh_token, is_refresh_token, mint_refresh_token, successor_refresh_token,
 };
 
+/// A login session just opened.
+pub struct Session {
+    /// The family id: the `sid` of every token issued in the session.
+    pub id: String,
+    /// Its first refresh token, when the client may refresh.
+    pub refresh_token: Option<String>,
+    /// When it started: `now`, or the user's last revocation of all
+    /// sessions if that committed meanwhile (see `Store::create_family`).
+    /// Tokens issued at its start are dated then.
+    pub started: i64,
+}
+
 /// Opens a login session: a new refresh-token family and, when the client
-/// may refresh, its first token. Returns the family id (the tokens' `sid`)
-/// and the refresh token. A client that may not refresh still gets a
+/// may refresh, its first token. A client that may not refresh still gets a
 /// session, short-lived like its access token, so that every token a user
 /// holds names the session it belongs to (see `revocation::revoke_user`).
 /// `password_hash` is the hash the login was checked against: if the
@@ -32,7 +43,7 @@ pub async fn start_session(
     scope: &Scopes,
     now: i64,
     password_hash: Option<&str>,
-) -> Result<(String, Option<String>), OAuthError> {
+) -> Result<Session, OAuthError> {
     let config = &sigil.config;
     let refreshable = client.allows(GrantType::RefreshToken);
     let lifetime = if refreshable {
@@ -65,7 +76,11 @@ pub async fn start_session(
         .create_family(&family, first.as_ref(), password_hash)
         .await
     {
-        Ok(()) => Ok((family.id, token)),
+        Ok(started) => Ok(Session {
+            id: family.id,
+            refresh_token: token,
+            started,
+        }),
         // Disabled, deleted or given a new password since the check.
         Err(StoreError::NotFound) => Err(OAuthError::InvalidGrant(
             "the username or password is incorrect".into(),
@@ -76,10 +91,17 @@ pub async fn start_session(
 
 /// Whether a session of `user` is still live: the user is enabled and the
 /// family is not revoked. A revocation of all the user's sessions marks
-/// each family it covers (`Store::revoke_families`), so a session begun
-/// after it is live even within the same second.
+/// each family it covers (`Store::revoke_families`), and a family created
+/// after it starts no earlier than it, so a session begun after it is live
+/// even within the same second. (A family that started before the user's
+/// last revocation yet escaped it could only have been left by an older
+/// Sigil, which did not order the two; it is dead.)
 pub fn session_is_live(user: &UserRecord, family: &FamilyRecord) -> bool {
-    !user.disabled && family.revoked_at.is_none()
+    !user.disabled
+        && family.revoked_at.is_none()
+        && user
+            .sessions_revoked_at
+            .is_none_or(|at| family.created_at >= at)
 }
 
 fn idle_expiry(sigil: &Sigil, family: &FamilyRecord, now: i64) -> i64 {

@@ -374,13 +374,17 @@ pub trait Store: Send + Sync + 'static {
     /// checked against) is no longer the user's: [`StoreError::NotFound`].
     /// Ordered against [`Store::revoke_families`] of the same user: a
     /// family is either seen (and revoked) by it or created after it
-    /// committed.
+    /// committed, and then starts no earlier than that revocation (a login
+    /// that began before it, on this node's clock or a slower one, would
+    /// otherwise issue tokens dated before it, which its `user` entry
+    /// denies). Returns when the family started: `family.created_at`, or
+    /// later; the first token and the access token take that time.
     async fn create_family(
         &self,
         family: &FamilyRecord,
         first: Option<&RefreshRecord>,
         password_hash: Option<&str>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<i64>;
     /// A refresh token and its family.
     async fn refresh_token(
         &self,

@@ -10,11 +10,12 @@
 //! - a call still waiting for a connection after `outage_wait` wakes the
 //!   probe at once; a call waiting when the gate closes gives up then.
 //!
-//! The probe runs once a second and whenever woken. A definitive answer (the
-//! connection refused or reset, the server shutting down) closes the gate
-//! at once; an attempt that merely got no answer in `outage_wait` closes it
-//! after [`FAILURES_TO_CLOSE`] in a row, so one slow connection attempt on
-//! a busy server does not turn a node into 503s. Only a successful probe
+//! The probe runs once a second and whenever woken (at most four times a
+//! second). A definitive answer (the connection refused or reset, the
+//! server shutting down) closes the gate at once; attempts that merely got
+//! no answer within [`PROBE_TIMEOUT`] close it after [`FAILURES_TO_CLOSE`]
+//! in a row, so slow connection attempts on a busy server do not turn a
+//! node into 503s. Only a successful probe
 //! opens the gate again. Requests that need no database (JWKS, metadata,
 //! signature checks against the cached deny-list) never pass through here.
 
@@ -30,13 +31,17 @@ use tokio::sync::{Notify, watch};
 use super::{StoreError, StoreResult};
 
 const PROBE_PERIOD: Duration = Duration::from_secs(1);
+/// A probe attempt with no answer in this time is a failure. Generous: a
+/// connection attempt on a busy server (TLS, SCRAM) may take a while, and
+/// that is not an outage. A refused or reset connection needs no waiting.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Probe attempts that got no answer in time, in a row, before the gate
 /// closes.
 const FAILURES_TO_CLOSE: u32 = 2;
 /// The least time between two probes: slow acquires on a saturated (not
 /// unreachable) pool wake the probe often, and each probe may open a
-/// connection.
-const PROBE_SPACING: Duration = Duration::from_millis(50);
+/// connection; at most four a second then.
+const PROBE_SPACING: Duration = Duration::from_millis(250);
 
 /// Whether the server is taken to be reachable. Shared by the store and its
 /// probe task.
@@ -123,10 +128,9 @@ impl Health {
                     _ = tokio::time::sleep(PROBE_PERIOD) => {}
                     _ = health.wake.notified() => {}
                 }
-                let outcome =
-                    tokio::time::timeout(health.outage_wait, probe(&pool, options.as_ref()))
-                        .await
-                        .unwrap_or(Probe::NoAnswer);
+                let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe(&pool, options.as_ref()))
+                    .await
+                    .unwrap_or(Probe::NoAnswer);
                 match outcome {
                     Probe::Reached => {
                         failures = 0;

@@ -27,6 +27,8 @@ const CLIENTS_CHANGED: &str = "clients";
 const KEY_SCHEDULE_LOCK: i64 = 0x5161_6c00_0002;
 /// Advisory-lock key serialising revocation inserts (see `insert_revocation`).
 const REVOCATION_LOCK: i64 = 0x5161_6c00_0001;
+/// Held by a first start while it creates the schema, until its commit.
+const CREATE_SCHEMA_LOCK: i64 = 0x5161_6c00_0003;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -91,9 +93,16 @@ impl PostgresStore {
 
 /// Every migration in one transaction (each one a savepoint in it), so
 /// that a first start either creates the whole schema or leaves nothing.
+/// Nodes starting together on an empty database queue on a lock held to
+/// the commit (sqlx's own migration lock is released before it): the
+/// second then finds the schema complete and applies nothing.
 async fn create_schema(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     let mut conn = pool.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CREATE_SCHEMA_LOCK)
+        .execute(&mut *tx)
+        .await?;
     MIGRATOR.run(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
@@ -611,14 +620,14 @@ impl Store for PostgresStore {
         family: &FamilyRecord,
         first: Option<&RefreshRecord>,
         password_hash: Option<&str>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<i64> {
         // One statement, so one round trip and its own transaction. The
         // user row is share-locked, which orders this against a revocation
         // of the user's families (it updates that row first): either this
         // commits first and the revocation sees the family, or this waits,
         // re-reads the user and creates a live family (or none, if the
         // user was disabled).
-        let created: i64 = sqlx::query_scalar(CREATE_FAMILY)
+        let started: Option<i64> = sqlx::query_scalar(CREATE_FAMILY)
             .bind(&family.id)
             .bind(&family.user_id)
             .bind(&family.client_id)
@@ -629,15 +638,11 @@ impl Store for PostgresStore {
             .bind(first.is_some())
             .bind(first.map(|t| t.hash.as_slice()))
             .bind(first.map(|t| t.scope.as_str()))
-            .bind(first.map(|t| t.issued_at))
             .bind(first.map(|t| t.expires_at))
             .bind(password_hash)
-            .fetch_one(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
             .await?;
-        if created == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        started.ok_or(StoreError::NotFound)
     }
 
     async fn refresh_token(
@@ -782,8 +787,13 @@ impl Store for PostgresStore {
                 // Closes the unspent tokens of those families: this waits
                 // for a spend in flight (it holds the token's row lock), and
                 // a spend that comes later re-checks `expires_at` after this
-                // commits and spends nothing. So the read below sees every
-                // token these families will ever have issued.
+                // commits and spends nothing. So a refresh of these families
+                // either committed before the read below (which then sees
+                // its successor's issue time) or issues nothing. (A
+                // successor committed while this statement ran is not
+                // closed by it; it is unusable all the same, its family
+                // being revoked.) Families revoked earlier in this same
+                // second may get a second session entry: harmless.
                 sqlx::query(
                     "UPDATE refresh_tokens SET expires_at = LEAST(expires_at, $1) \
                      WHERE spent_at IS NULL AND family_id IN \
@@ -922,20 +932,22 @@ LEFT JOIN users u ON u.id = f.user_id \
 WHERE t.hash = $1";
 
 /// See `Store::create_family`: the family (only while its user exists, is
-/// enabled and, when $13 is given, still has that password hash;
-/// share-locking the user row) and, when $8, its first token. Returns how
-/// many families were created.
+/// enabled and, when $12 is given, still has that password hash;
+/// share-locking the user row), starting no earlier than the user's last
+/// revocation of all sessions, and, when $8, its first token. Returns when
+/// it started (no row: not created); the first token is issued then.
 const CREATE_FAMILY: &str = "\
 WITH owner AS ( \
-    SELECT id FROM users WHERE id = $2 AND NOT disabled \
-      AND ($13::text IS NULL OR password_hash = $13) FOR SHARE), \
+    SELECT id, sessions_revoked_at FROM users WHERE id = $2 AND NOT disabled \
+      AND ($12::text IS NULL OR password_hash = $12) FOR SHARE), \
 family AS ( \
     INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at) \
-    SELECT $1, owner.id, $3, $4, $5, $6, $7 FROM owner RETURNING id), \
+    SELECT $1, owner.id, $3, $4, GREATEST($5, COALESCE(owner.sessions_revoked_at, $5)), $6, $7 \
+    FROM owner RETURNING id, created_at), \
 first AS ( \
     INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash) \
-    SELECT $9, family.id, $10, $11, $12, NULL, NULL FROM family WHERE $8) \
-SELECT count(*) FROM family";
+    SELECT $9, family.id, $10, family.created_at, $11, NULL, NULL FROM family WHERE $8) \
+SELECT created_at FROM family";
 
 /// The revocation's session entries (see `UserFamilies`): one for each
 /// family of user $1, revoked in this transaction at $4, that issued a token
@@ -990,3 +1002,20 @@ ON CONFLICT (key) DO UPDATE SET \
     END \
 WHERE login_throttle.locked_until <= $2 \
 RETURNING failures, window_start, locked_until";
+
+#[cfg(test)]
+mod tests {
+    /// `create_schema` runs every migration inside one transaction; a
+    /// migration marked `-- no-transaction` (e.g. `CREATE INDEX
+    /// CONCURRENTLY`) could not run there, so none may be.
+    #[test]
+    fn every_migration_can_run_inside_the_first_starts_transaction() {
+        for migration in super::MIGRATOR.iter() {
+            assert!(
+                !migration.no_tx,
+                "migration {} is no-transaction",
+                migration.version
+            );
+        }
+    }
+}

@@ -539,14 +539,15 @@ impl Store for SqliteStore {
         family: &FamilyRecord,
         first: Option<&RefreshRecord>,
         password_hash: Option<&str>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<i64> {
         // Every write goes through the one writer connection, so this and a
         // revocation of the user's families are ordered by the writer.
         let mut tx = self.writer.begin().await?;
-        let created = sqlx::query(
+        let started: Option<i64> = sqlx::query_scalar(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 \
-               AND NOT disabled AND (?8 IS NULL OR password_hash = ?8))",
+             SELECT ?1, u.id, ?3, ?4, max(?5, COALESCE(u.sessions_revoked_at, ?5)), ?6, ?7 FROM users u \
+             WHERE u.id = ?2 AND NOT u.disabled AND (?8 IS NULL OR u.password_hash = ?8) \
+             RETURNING created_at",
         )
         .bind(&family.id)
         .bind(&family.user_id)
@@ -556,17 +557,20 @@ impl Store for SqliteStore {
         .bind(family.expires_at)
         .bind(family.revoked_at)
         .bind(password_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if created == 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(started) = started else {
             return Err(StoreError::NotFound);
-        }
+        };
         if let Some(first) = first {
-            insert_refresh(&mut tx, first).await?;
+            let first = RefreshRecord {
+                issued_at: started,
+                ..first.clone()
+            };
+            insert_refresh(&mut tx, &first).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(started)
     }
 
     async fn refresh_token(
@@ -799,3 +803,20 @@ ON CONFLICT (key) DO UPDATE SET \
     END \
 WHERE login_throttle.locked_until <= ?2 \
 RETURNING failures, window_start, locked_until";
+
+#[cfg(test)]
+mod tests {
+    /// `create_schema` runs every migration inside one transaction; a
+    /// migration marked `-- no-transaction` (e.g. `CREATE INDEX
+    /// CONCURRENTLY`) could not run there, so none may be.
+    #[test]
+    fn every_migration_can_run_inside_the_first_starts_transaction() {
+        for migration in super::MIGRATOR.iter() {
+            assert!(
+                !migration.no_tx,
+                "migration {} is no-transaction",
+                migration.version
+            );
+        }
+    }
+}

@@ -15,6 +15,8 @@ on_both_backends!(
     every_path_that_ends_all_sessions_spares_a_login_in_the_same_instant,
     a_session_begun_on_another_node_right_after_log_out_everywhere_is_live,
     with_the_real_clock_a_login_right_after_the_cli_revokes_stays_signed_in,
+    a_login_that_began_before_the_revocation_and_ended_after_it_is_dated_after_it,
+    a_login_waiting_on_a_revocation_in_progress_is_dated_after_it,
 );
 
 /// The ways a user's sessions all end.
@@ -229,4 +231,128 @@ async fn with_the_real_clock_a_login_right_after_the_cli_revokes_stays_signed_in
         real();
         assert_only_the_later_session_lives(&app, &client, &before, &after, command).await;
     }
+}
+
+/// A login whose password check began before "log out everywhere" (its
+/// `now` is a second earlier) but whose session is stored after it: the
+/// session is live, and starts at the revocation, not before it, so its
+/// tokens are not caught by the revocation's `user` entry.
+async fn a_login_that_began_before_the_revocation_and_ended_after_it_is_dated_after_it(
+    app: TestApp,
+) {
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let store = app.sigil.store.as_ref();
+    let alice = store.user_by_username("alice").await.unwrap().unwrap();
+    let now = app.clock.now();
+    sigil::users::revoke_sessions(&app.sigil, &alice.id, now)
+        .await
+        .unwrap();
+    let token = sigil::tokens::mint_refresh_token();
+    let family = sigil::store::FamilyRecord {
+        id: "began-before".into(),
+        user_id: alice.id.clone(),
+        client_id: client.id.clone(),
+        scope: "read".into(),
+        created_at: now - 1,
+        expires_at: now + 3600,
+        revoked_at: None,
+    };
+    let first = sigil::store::RefreshRecord {
+        hash: sigil::tokens::hash_refresh_token(&token),
+        family_id: "began-before".into(),
+        scope: "read".into(),
+        issued_at: now - 1,
+        expires_at: now + 3600,
+        spent_at: None,
+        successor_hash: None,
+    };
+    let started = store
+        .create_family(&family, Some(&first), Some(&alice.password_hash))
+        .await
+        .unwrap();
+    assert_eq!(started, now, "dated at the revocation, not before it");
+    let refreshed = app.refresh(&client, &token, None).await;
+    assert_eq!(refreshed.status(), StatusCode::OK, "the session is live");
+    let refreshed = json(refreshed).await;
+    assert_eq!(
+        app.me(s(&refreshed, "access_token")).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// The ordering itself: a revocation's first write (the user row) is held
+/// open in another connection while a login runs; the login waits for it
+/// and, once it commits, opens a live session dated at the revocation.
+async fn a_login_waiting_on_a_revocation_in_progress_is_dated_after_it(app: TestApp) {
+    use sqlx::Connection;
+    app.user("alice").await;
+    let client = app.confidential_client("web").await;
+    let alice = app
+        .sigil
+        .store
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let revoked_at = app.clock.now() + 1;
+    let statement = "UPDATE users SET sessions_revoked_at = $1 WHERE id = $2";
+    let sqlite = app.database_url.starts_with("sqlite");
+    // Each backend's own connection type; the same steps.
+    macro_rules! hold_then_login {
+        ($conn:expr) => {{
+            let mut conn = $conn;
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query(statement)
+                .bind(revoked_at)
+                .bind(&alice.id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let login = app.password_grant(&client, "alice", PASSWORD);
+            let commit = async {
+                // Long enough for the login to reach its write and wait;
+                // if it has not, it reads the committed row all the same.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                tx.commit().await.unwrap();
+            };
+            let (response, ()) = tokio::join!(login, commit);
+            response
+        }};
+    }
+    let response = if sqlite {
+        hold_then_login!(
+            sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .unwrap()
+        )
+    } else {
+        hold_then_login!(
+            sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .unwrap()
+        )
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = json(response).await;
+    let claims = claims_of(s(&session, "access_token"));
+    assert_eq!(
+        claims["iat"], revoked_at,
+        "issued no earlier than the revocation"
+    );
+    app.clock.advance(2);
+    let refreshed = app
+        .refresh(&client, s(&session, "refresh_token"), None)
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK, "the session is live");
+}
+
+/// The payload of a JWT, unverified (the test only reads its times).
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
 }

@@ -111,3 +111,32 @@ async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema_on_postgre
     a_first_start_that_fails_mid_schema_leaves_no_partial_schema(&db.url, dir.path(), Some(kek))
         .await;
 }
+
+/// Two nodes starting at once on one empty database: one creates the
+/// schema, the other waits for it and finds it complete; both serve.
+#[tokio::test]
+async fn two_nodes_starting_together_on_an_empty_postgres_both_start() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (_, kek) = sigil::keys::Kek::generate().unwrap();
+    let open = |dir: &std::path::Path| {
+        let mut config = test_config(&db.url, dir);
+        config.kek = Some(kek.clone());
+        Sigil::open(config.validated().unwrap(), Arc::new(SystemClock))
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, second) = tokio::join!(open(a.path()), open(b.path()));
+    let (first, second) = (
+        first.expect("node A starts"),
+        second.expect("node B starts"),
+    );
+    assert!(first.store.schema_is_current().await.unwrap());
+    assert_eq!(
+        first.store.list_keys().await.unwrap(),
+        second.store.list_keys().await.unwrap(),
+        "one key set"
+    );
+    first.store.close().await;
+    second.store.close().await;
+}

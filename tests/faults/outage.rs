@@ -97,9 +97,11 @@ async fn a_postgres_outage_gives_fast_503s_spares_what_needs_no_database_and_hea
         );
         assert!(!first.unavailable.is_empty(), "{mode}: 503s were measured");
         let (p99, max) = first.p99_and_max();
+        // About database_outage_wait (100 ms) and a refused connection; a
+        // second of slack for a loaded machine, far below the pool's 5 s.
         assert!(
-            max < BOUND,
-            "{mode}: a 503 within the acquire timeout: {max:?}"
+            max < Duration::from_millis(1100),
+            "{mode}: the first 503s of an outage come within database_outage_wait: {max:?}"
         );
         first_seconds_report.push(format!(
             "{mode}: {} 503s (p99 {p99:?}, max {max:?}), {} answered otherwise",
