@@ -700,3 +700,22 @@ impl Backend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A first start runs every migration inside one transaction (see
+    /// `settle_schema`); a migration marked `-- no-transaction` (e.g.
+    /// `CREATE INDEX CONCURRENTLY`) could not run there, so none may be.
+    #[test]
+    fn every_migration_can_run_inside_the_first_starts_transaction() {
+        for migrator in [&super::sqlite::MIGRATOR, &super::postgres::MIGRATOR] {
+            for migration in migrator.iter() {
+                assert!(
+                    !migration.no_tx,
+                    "migration {} is no-transaction",
+                    migration.version
+                );
+            }
+        }
+    }
+}

@@ -78,7 +78,7 @@ impl Health {
     }
 
     /// The pool, unless the server is known to be unreachable.
-    pub fn gate<'a>(&self, pool: &'a PgPool) -> StoreResult<&'a PgPool> {
+    fn gate<'a>(&self, pool: &'a PgPool) -> StoreResult<&'a PgPool> {
         if *self.up.borrow() {
             Ok(pool)
         } else {

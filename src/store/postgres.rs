@@ -17,7 +17,7 @@ use super::{
     StoreResult, UserRecord,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The NOTIFY channel on which nodes tell each other shared state changed.
 const CHANGES_CHANNEL: &str = "sigil_changes";
@@ -1002,20 +1002,3 @@ ON CONFLICT (key) DO UPDATE SET \
     END \
 WHERE login_throttle.locked_until <= $2 \
 RETURNING failures, window_start, locked_until";
-
-#[cfg(test)]
-mod tests {
-    /// `create_schema` runs every migration inside one transaction; a
-    /// migration marked `-- no-transaction` (e.g. `CREATE INDEX
-    /// CONCURRENTLY`) could not run there, so none may be.
-    #[test]
-    fn every_migration_can_run_inside_the_first_starts_transaction() {
-        for migration in super::MIGRATOR.iter() {
-            assert!(
-                !migration.no_tx,
-                "migration {} is no-transaction",
-                migration.version
-            );
-        }
-    }
-}

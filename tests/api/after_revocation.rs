@@ -8,7 +8,7 @@ use serde_json::Value;
 use sigil::clock::{Clock, SystemClock};
 
 use crate::admin::{admin_token, call};
-use crate::helpers::{PASSWORD, TestApp, TestClient, json};
+use crate::helpers::{PASSWORD, TestApp, TestClient, json, session_records};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -72,19 +72,8 @@ async fn end_all_sessions(
             }
         }
         Path::PasswordChange => {
-            let sigil = &app.sigil;
-            sigil::users::set_password(
-                sigil.store.as_ref(),
-                &sigil.passwords,
-                &sigil.config.password,
-                username,
-                NEW_PASSWORD.to_string().into(),
-                sigil.config.revocation_window(),
-                sigil.clock.now(),
-            )
-            .await
-            .unwrap();
-            sigil.revocations_changed(sigil.clock.now()).await;
+            app.set_password(username, NEW_PASSWORD).await;
+            app.sigil.revocations_changed(app.clock.now()).await;
             return NEW_PASSWORD;
         }
     }
@@ -248,25 +237,7 @@ async fn a_login_that_began_before_the_revocation_and_ended_after_it_is_dated_af
     sigil::users::revoke_sessions(&app.sigil, &alice.id, now)
         .await
         .unwrap();
-    let token = sigil::tokens::mint_refresh_token();
-    let family = sigil::store::FamilyRecord {
-        id: "began-before".into(),
-        user_id: alice.id.clone(),
-        client_id: client.id.clone(),
-        scope: "read".into(),
-        created_at: now - 1,
-        expires_at: now + 3600,
-        revoked_at: None,
-    };
-    let first = sigil::store::RefreshRecord {
-        hash: sigil::tokens::hash_refresh_token(&token),
-        family_id: "began-before".into(),
-        scope: "read".into(),
-        issued_at: now - 1,
-        expires_at: now + 3600,
-        spent_at: None,
-        successor_hash: None,
-    };
+    let (token, family, first) = session_records("began-before", &alice.id, &client.id, now - 1);
     let started = store
         .create_family(&family, Some(&first), Some(&alice.password_hash))
         .await

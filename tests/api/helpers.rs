@@ -369,6 +369,23 @@ impl TestApp {
         }
     }
 
+    /// Gives `username` a new password the way `sigil users set-password`
+    /// does (which revokes every session of the user).
+    pub async fn set_password(&self, username: &str, password: &str) {
+        let sigil = &self.sigil;
+        sigil::users::set_password(
+            sigil.store.as_ref(),
+            &sigil.passwords,
+            &sigil.config.password,
+            username,
+            password.to_string().into(),
+            sigil.config.revocation_window(),
+            sigil::clock::Clock::now(&self.clock),
+        )
+        .await
+        .expect("password changed");
+    }
+
     pub async fn me(&self, token: &str) -> Response {
         self.get("/users/me")
             .bearer_auth(token)
@@ -604,4 +621,39 @@ pub async fn row_counts(url: &str) -> std::collections::BTreeMap<String, i64> {
         counts.insert(table, count);
     }
     counts
+}
+
+/// The records a login stores for a session `id` of `user_id` at `client_id`
+/// begun at `at` (scope "read", an hour to live), and its refresh token: for
+/// tests that store a session behind Sigil's back, as a racing login would.
+pub fn session_records(
+    id: &str,
+    user_id: &str,
+    client_id: &str,
+    at: i64,
+) -> (
+    String,
+    sigil::store::FamilyRecord,
+    sigil::store::RefreshRecord,
+) {
+    let token = sigil::tokens::mint_refresh_token();
+    let family = sigil::store::FamilyRecord {
+        id: id.into(),
+        user_id: user_id.into(),
+        client_id: client_id.into(),
+        scope: "read".into(),
+        created_at: at,
+        expires_at: at + 3600,
+        revoked_at: None,
+    };
+    let first = sigil::store::RefreshRecord {
+        hash: sigil::tokens::hash_refresh_token(&token),
+        family_id: id.into(),
+        scope: "read".into(),
+        issued_at: at,
+        expires_at: at + 3600,
+        spent_at: None,
+        successor_hash: None,
+    };
+    (token, family, first)
 }

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sigil::clients::GrantType;
 
-use crate::helpers::{PASSWORD, TestApp, json};
+use crate::helpers::{PASSWORD, TestApp, json, session_records};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -58,39 +58,10 @@ async fn a_login_that_raced_a_password_change_opens_no_session(app: TestApp) {
     let store = app.sigil.store.as_ref();
     let checked = store.user_by_username("alice").await.unwrap().unwrap();
     let now = sigil::clock::Clock::now(&app.clock);
-    let config = &app.sigil.config;
-    sigil::users::set_password(
-        store,
-        &app.sigil.passwords,
-        &config.password,
-        "alice",
-        "a brand new password".to_string().into(),
-        config.revocation_window(),
-        now,
-    )
-    .await
-    .unwrap();
+    app.set_password("alice", "a brand new password").await;
     // A login whose password check (against the old hash) began before the
     // change commits its session only afterwards: refused, nothing stored.
-    let token = sigil::tokens::mint_refresh_token();
-    let family = sigil::store::FamilyRecord {
-        id: "raced".into(),
-        user_id: checked.id.clone(),
-        client_id: client.id.clone(),
-        scope: "read".into(),
-        created_at: now,
-        expires_at: now + 3600,
-        revoked_at: None,
-    };
-    let first = sigil::store::RefreshRecord {
-        hash: sigil::tokens::hash_refresh_token(&token),
-        family_id: "raced".into(),
-        scope: "read".into(),
-        issued_at: now,
-        expires_at: now + 3600,
-        spent_at: None,
-        successor_hash: None,
-    };
+    let (token, family, first) = session_records("raced", &checked.id, &client.id, now);
     let raced = store
         .create_family(&family, Some(&first), Some(&checked.password_hash))
         .await;
@@ -366,17 +337,7 @@ async fn a_password_change_or_disablement_revokes_every_session(app: TestApp) {
     let config = &app.sigil.config;
     let now = sigil::clock::Clock::now(&app.clock);
 
-    sigil::users::set_password(
-        store,
-        &app.sigil.passwords,
-        &config.password,
-        "alice",
-        "a brand new password".to_string().into(),
-        config.revocation_window(),
-        now,
-    )
-    .await
-    .unwrap();
+    app.set_password("alice", "a brand new password").await;
     sigil::users::set_disabled(store, "bob", true, config.revocation_window(), now)
         .await
         .unwrap();
