@@ -241,7 +241,7 @@ fn fixture() -> Fixture {
         for alg in [Alg::RS256, Alg::EdDSA] {
             let (client, _) = create_client(
                 store,
-                &sigil.config,
+                &sigil.config.max_client_lifetimes(),
                 NewClient {
                     id: format!("bench-{alg}"),
                     grant_types: vec![

@@ -27,6 +27,22 @@ struct Event {
     detail: Value,
 }
 
+/// Who does an action and when, with the trail its events go to.
+#[derive(Clone, Copy)]
+pub struct By<'a> {
+    pub trail: &'a Audit,
+    pub actor: &'a str,
+    pub at: i64,
+}
+
+impl By<'_> {
+    /// Records `action` on `target` by this actor at this time.
+    pub fn record(&self, action: &'static str, target: &str, detail: Value) {
+        self.trail
+            .record(self.at, self.actor, action, Some(target), detail);
+    }
+}
+
 pub struct Audit {
     tx: mpsc::Sender<Event>,
     /// Events queued or being written: what a shutdown waits for.

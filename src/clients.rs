@@ -14,7 +14,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::config::Config;
 use crate::keys::Alg;
 use crate::scope::Scopes;
 use crate::store::{ClientRecord, Store, StoreError};
@@ -218,7 +217,7 @@ impl Lifetimes {
     /// entries are timed by it: a longer-lived token would outlast its
     /// key's publication and its own revocation. A login may not outlive
     /// `refresh_absolute_ttl`, the promise operators make about sessions.
-    pub fn check(&self, config: &Config) -> Result<(), ClientError> {
+    pub fn check(&self, max: &Lifetimes) -> Result<(), ClientError> {
         let human = |d: Duration| humantime::format_duration(d).to_string();
         for own in [self.access_token, self.refresh_token]
             .into_iter()
@@ -232,7 +231,7 @@ impl Lifetimes {
             }
         }
         if let Some(own) = self.access_token {
-            let max = config.access_token_ttl;
+            let max = max.access_token.unwrap_or(Duration::MAX);
             if own < MIN_ACCESS_TOKEN_TTL || own > max {
                 return Err(ClientError::Invalid(format!(
                     "access_token_ttl must be between {} and the server's access_token_ttl ({}); {} is not",
@@ -243,7 +242,7 @@ impl Lifetimes {
             }
         }
         if let Some(own) = self.refresh_token {
-            let max = config.refresh_absolute_ttl;
+            let max = max.refresh_token.unwrap_or(Duration::MAX);
             if own < MIN_REFRESH_TOKEN_TTL || own > max {
                 return Err(ClientError::Invalid(format!(
                     "refresh_token_ttl must be between {} and the server's refresh_absolute_ttl ({}); {} is not",
@@ -350,15 +349,15 @@ fn checked_or_generated(given: Option<SecretString>) -> Result<SecretString, Cli
 
 /// Registers a client. Returns it with the secret to show once (generated or
 /// as given); public clients have none. Its lifetimes are checked against
-/// `config`'s (see [`Lifetimes::check`]).
+/// the server's, `max` (see [`Lifetimes::check`]).
 pub async fn create_client(
     store: &dyn Store,
-    config: &Config,
+    max: &Lifetimes,
     new: NewClient,
     now: i64,
 ) -> Result<(Client, Option<SecretString>), ClientError> {
     let id = parse_client_id(&new.id).map_err(ClientError::Invalid)?;
-    new.lifetimes.check(config)?;
+    new.lifetimes.check(max)?;
     if new.grant_types.is_empty() {
         return Err(ClientError::Invalid(
             "a client needs at least one grant type".into(),

@@ -8,6 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Seconds by which two nodes' clocks (or Sigil's and a verifier's) may
+/// disagree: tokens are accepted this far past `exp` and before `nbf`, keys
+/// this long before their activation, and deny-list entries outlive their
+/// tokens by it.
+pub const CLOCK_SKEW_LEEWAY: i64 = 60;
+
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.
     fn now(&self) -> i64;
@@ -18,6 +24,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place the server reads the system clock"
+    )]
     fn now(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -14,6 +14,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::keys::Alg;
+pub use crate::passwords::{Argon2Config, PasswordPolicy};
+pub use crate::throttle::ThrottleConfig;
 
 /// Environment variables with the `SIGIL_` prefix that are not config keys
 /// (`SIGIL_TEST_*` belong to the test suite).
@@ -123,32 +125,6 @@ pub struct Config {
     pub issuer_from_listen: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PasswordPolicy {
-    /// Minimum length in characters.
-    pub min_length: usize,
-    /// Maximum length in characters (bounds the hashing cost an attacker can ask for).
-    pub max_length: usize,
-}
-
-/// argon2id cost. The defaults are OWASP's (m=19 MiB, t=2, p=1).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Argon2Config {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-    /// How many hashes may run at once; 0 means one per CPU core.
-    pub max_concurrent: usize,
-    /// How many nice steps the hashing threads run below the process
-    /// (Linux), 0-19; at most to nice 19. The default, 19, lets every other
-    /// request take a core from a hash at once; under a load that keeps the
-    /// cores busy with other requests, logins then slow down first. 0
-    /// hashes at the priority of everything else.
-    pub thread_nice: i32,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -189,49 +165,6 @@ impl Default for Config {
     }
 }
 
-/// Login throttling (see `crate::throttle`). Failures are counted per
-/// address-and-account pair and per account, over `window`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThrottleConfig {
-    /// Off only for benchmarks and tests of other things.
-    pub enabled: bool,
-    /// Failures from one address against one account answered without
-    /// delay; each further one waits twice as long as the last (from
-    /// 250 ms, at most `max_delay`).
-    pub pair_free_failures: u32,
-    /// Failures from one address against one account that lock that pair
-    /// out for `lockout`.
-    pub pair_limit: u32,
-    /// Failures against one account from every address that lock the
-    /// account out for `lockout`: high, so that locking a victim out takes
-    /// many addresses, and short-lived.
-    pub account_limit: u32,
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
-    #[serde(with = "humantime_serde")]
-    pub lockout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub max_delay: Duration,
-    /// Registrations per client address per `window` (0: unlimited).
-    pub registrations_per_address: u32,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        ThrottleConfig {
-            enabled: true,
-            pair_free_failures: 3,
-            pair_limit: 10,
-            account_limit: 100,
-            window: Duration::from_secs(15 * 60),
-            lockout: Duration::from_secs(5 * 60),
-            max_delay: Duration::from_secs(2),
-            registrations_per_address: 20,
-        }
-    }
-}
-
 /// Limits on each HTTP request, against slow and oversized ones (request
 /// bodies are limited to 16 KiB and header fields to 100 in code).
 #[derive(Debug, Clone, Deserialize)]
@@ -260,27 +193,6 @@ impl Default for HttpConfig {
     }
 }
 
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        PasswordPolicy {
-            min_length: 8,
-            max_length: 128,
-        }
-    }
-}
-
-impl Default for Argon2Config {
-    fn default() -> Self {
-        Argon2Config {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-            max_concurrent: 0,
-            thread_nice: 19,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -289,9 +201,30 @@ pub enum ConfigError {
     Invalid { key: &'static str, problem: String },
 }
 
+/// A configuration that passed [`Config::validated`]: what start-up
+/// ([`crate::Sigil::open`]) and the commands take, so that nothing runs on
+/// settings nobody checked. Reads as a [`Config`]; to change a value, take
+/// the config out ([`ValidConfig::into_inner`]) and validate it again.
+#[derive(Debug, Clone)]
+pub struct ValidConfig(Config);
+
+impl ValidConfig {
+    pub fn into_inner(self) -> Config {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidConfig {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
 impl Config {
     /// Reads defaults, then `file` (if any), then `SIGIL_*` variables, and validates.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>) -> Result<ValidConfig, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.is_file() {
@@ -311,11 +244,11 @@ impl Config {
     }
 
     /// Builds a config from a TOML string alone (tests, examples).
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+    pub fn from_toml(text: &str) -> Result<ValidConfig, ConfigError> {
         Self::from_figment(Figment::new().merge(Toml::string(text)))
     }
 
-    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+    fn from_figment(figment: Figment) -> Result<ValidConfig, ConfigError> {
         let config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -323,7 +256,7 @@ impl Config {
     }
 
     /// Checks every value and fills the ones derived from others.
-    pub fn validated(mut self) -> Result<Config, ConfigError> {
+    pub fn validated(mut self) -> Result<ValidConfig, ConfigError> {
         if self.issuer.is_empty() || self.issuer_from_listen {
             self.issuer = format!("http://{}", self.listen);
             self.issuer_from_listen = true;
@@ -470,7 +403,7 @@ impl Config {
         if !(0..=19).contains(&a.thread_nice) {
             return invalid("argon2.thread_nice", "must be between 0 and 19");
         }
-        Ok(self)
+        Ok(ValidConfig(self))
     }
 
     /// `trusted_proxies` parsed; a bare address is a one-address network.
@@ -483,6 +416,52 @@ impl Config {
                     .map_err(|_| text.clone())
             })
             .collect()
+    }
+
+    /// How the server's database pool is sized and bounded.
+    pub fn pool_settings(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            max_connections: self.database_max_connections,
+            statement_timeout: self.database_statement_timeout,
+            outage_wait: self.database_outage_wait,
+        }
+    }
+
+    /// An operator command's pool: two connections, the configured timeout.
+    pub fn cli_pool_settings(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            max_connections: 2,
+            ..self.pool_settings()
+        }
+    }
+
+    /// What the key schedule follows.
+    pub fn key_policy(&self) -> crate::keys::schedule::KeyPolicy {
+        crate::keys::schedule::KeyPolicy {
+            rotation_interval: self.key_rotation_interval,
+            pending_lead: self.key_pending_lead,
+            access_token_ttl: self.access_token_ttl,
+            retire_grace: self.key_retire_grace,
+            rsa_bits: self.rsa_bits,
+        }
+    }
+
+    /// How long pruning keeps each kind of row.
+    pub fn prune_ages(&self) -> crate::prune::Ages {
+        crate::prune::Ages {
+            access_token_ttl: self.access_token_ttl,
+            refresh_reuse_grace: self.refresh_reuse_grace,
+            throttle_window: self.throttle.window,
+            audit_retention: self.audit_retention,
+        }
+    }
+
+    /// The longest lifetimes a client may have: the server's.
+    pub fn max_client_lifetimes(&self) -> crate::clients::Lifetimes {
+        crate::clients::Lifetimes {
+            access_token: Some(self.access_token_ttl),
+            refresh_token: Some(self.refresh_absolute_ttl),
+        }
     }
 
     /// What a revocation of a user's sessions must cover.

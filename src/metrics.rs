@@ -1,17 +1,15 @@
-//! Prometheus metrics: names in one place, the process-wide recorder, and
-//! the gauges that are read from live state at scrape time.
+//! Prometheus metrics: names in one place and the process-wide recorder. A
+//! leaf: everything may count through it, it depends on nothing of Sigil's.
 //!
 //! Counters are incremented where things happen (through the `metrics`
 //! facade, which costs an atomic add); gauges that describe state (keys,
-//! queues, pools, the deny-list) are set just before each scrape.
+//! queues, pools, the database, the deny-list) are set from live state just
+//! before each scrape, by the `/metrics` handler (`http::health`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::keys::KeyState;
-use crate::state::Sigil;
 
 pub const HTTP_REQUESTS: &str = "sigil_http_requests_total";
 pub const HTTP_DURATION: &str = "sigil_http_request_duration_seconds";
@@ -126,31 +124,4 @@ fn describe() {
         metrics::Unit::Seconds,
         "Duration of pruning passes"
     );
-}
-
-/// Records the Postgres health probe's verdict.
-pub fn database_up(up: bool) {
-    metrics::gauge!(DATABASE_UP).set(if up { 1.0 } else { 0.0 });
-}
-
-/// Sets the state gauges from `sigil` and renders the exposition text.
-pub fn render(sigil: &Sigil) -> Option<String> {
-    let handle = handle()?;
-    let now = sigil.clock.now();
-    let keys = sigil.keys.current();
-    let states = sigil.keys.states(now);
-    for state in [KeyState::Pending, KeyState::Active, KeyState::Retired] {
-        let count = states.iter().filter(|s| **s == state).count();
-        metrics::gauge!(KEYS, "state" => state.as_str()).set(count as f64);
-    }
-    if let Some(next) = keys.next_transition() {
-        metrics::gauge!(KEY_NEXT_TRANSITION).set((next - now).max(0) as f64);
-    }
-    metrics::gauge!(ARGON2_QUEUE).set(sigil.passwords.queue_depth() as f64);
-    let pool = sigil.store.pool_stats();
-    metrics::gauge!(DB_POOL, "state" => "idle").set(pool.idle as f64);
-    metrics::gauge!(DB_POOL, "state" => "in_use").set(pool.size.saturating_sub(pool.idle) as f64);
-    metrics::gauge!(DB_POOL, "state" => "max").set(pool.max as f64);
-    metrics::gauge!(DENYLIST).set(sigil.deny_list.len() as f64);
-    Some(handle.render())
 }

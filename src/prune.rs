@@ -17,12 +17,10 @@
 //! live session's spent tokens stay (a replay must still revoke the family),
 //! and so does every deny-list entry still in force.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::keys::CLOCK_SKEW_LEEWAY;
-use crate::state::Sigil;
+use crate::clock::CLOCK_SKEW_LEEWAY;
 use crate::store::{Store, StoreResult};
 
 /// Most rows one DELETE statement removes.
@@ -39,6 +37,11 @@ impl Pruning {
     /// Passes this node has finished, successful or not.
     pub fn passes(&self) -> u64 {
         self.passes.load(Ordering::Acquire)
+    }
+
+    /// Counts one finished pass.
+    pub fn count_pass(&self) {
+        self.passes.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -61,7 +64,20 @@ impl PruneReport {
     }
 }
 
-/// The instants before which each kind is dead, derived from the config.
+/// How long each kind of row matters, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Ages {
+    /// The longest an access token lives.
+    pub access_token_ttl: Duration,
+    /// How long a spent refresh token's retry is answered again.
+    pub refresh_reuse_grace: Duration,
+    /// The login-throttle counting window.
+    pub throttle_window: Duration,
+    /// How long audit events are kept; zero keeps them forever.
+    pub audit_retention: Duration,
+}
+
+/// The instants before which each kind is dead.
 #[derive(Debug, Clone, Copy)]
 pub struct Cutoffs {
     revocations: i64,
@@ -73,7 +89,7 @@ pub struct Cutoffs {
 }
 
 impl Cutoffs {
-    pub fn at(config: &crate::config::Config, now: i64) -> Cutoffs {
+    pub fn at(ages: &Ages, now: i64) -> Cutoffs {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         Cutoffs {
             revocations: now - CLOCK_SKEW_LEEWAY,
@@ -81,13 +97,13 @@ impl Cutoffs {
             // last refresh (or its revocation); once that token has expired
             // too, nothing the family could revoke or refresh is left.
             refresh: now
-                - secs(config.access_token_ttl)
-                - secs(config.refresh_reuse_grace)
+                - secs(ages.access_token_ttl)
+                - secs(ages.refresh_reuse_grace)
                 - CLOCK_SKEW_LEEWAY,
-            throttle_window: now - secs(config.throttle.window),
+            throttle_window: now - secs(ages.throttle_window),
             now,
-            audit: (!config.audit_retention.is_zero())
-                .then(|| now.saturating_sub(secs(config.audit_retention))),
+            audit: (!ages.audit_retention.is_zero())
+                .then(|| now.saturating_sub(secs(ages.audit_retention))),
         }
     }
 }
@@ -143,58 +159,5 @@ where
         }
         // Let requests waiting on the database in between.
         tokio::task::yield_now().await;
-    }
-}
-
-impl Sigil {
-    /// One pruning pass now, at the injected clock's time: the database,
-    /// then this node's in-memory deny-list. Counts the run (and a failure)
-    /// and its duration in the metrics.
-    pub async fn prune_once(&self) -> StoreResult<PruneReport> {
-        let started = Instant::now();
-        let now = self.clock.now();
-        let result = prune_store(self.store.as_ref(), Cutoffs::at(&self.config, now)).await;
-        metrics::histogram!(crate::metrics::PRUNE_DURATION).record(started.elapsed().as_secs_f64());
-        metrics::counter!(crate::metrics::PRUNE_RUNS).increment(1);
-        let mut report = match result {
-            Ok(report) => report,
-            Err(e) => {
-                metrics::counter!(crate::metrics::PRUNE_FAILURES).increment(1);
-                self.pruning.passes.fetch_add(1, Ordering::AcqRel);
-                return Err(e);
-            }
-        };
-        report.deny_list_memory = self.deny_list.forget_expired(now);
-        self.pruning.passes.fetch_add(1, Ordering::AcqRel);
-        if report.rows() > 0 {
-            tracing::info!(
-                revocations = report.revocations,
-                refresh_tokens = report.refresh_tokens,
-                refresh_families = report.refresh_families,
-                throttle = report.throttle,
-                audit = report.audit,
-                "pruned rows that can no longer matter"
-            );
-        }
-        Ok(report)
-    }
-
-    /// Prunes at once (so a node restarted often still prunes) and then
-    /// every `prune_interval`. A failed
-    /// pass (the database is down) is logged and retried at the next tick;
-    /// the task never ends on its own.
-    pub(crate) fn spawn_pruning(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let sigil = Arc::clone(self);
-        let period = self.config.prune_interval;
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                if let Err(e) = sigil.prune_once().await {
-                    tracing::warn!(error = %e, "pruning failed; will retry at the next interval");
-                }
-            }
-        })
     }
 }

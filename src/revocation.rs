@@ -15,15 +15,11 @@ use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
-use crate::keys::CLOCK_SKEW_LEEWAY;
-use crate::store::{Families, NewRevocation, RevocationRecord, Store, StoreResult, UserFamilies};
+use crate::clock::CLOCK_SKEW_LEEWAY;
+use crate::store::{
+    Families, NewRevocation, RevocationKind, RevocationRecord, Store, StoreResult, UserFamilies,
+};
 use crate::tokens::AccessClaims;
-
-pub const KIND_TOKEN: &str = "token";
-pub const KIND_SESSION: &str = "session";
-pub const KIND_USER: &str = "user";
-/// Every token signed by a key (value = kid), after an emergency rotation.
-pub const KIND_KEY: &str = "key";
 
 const SYNC_PAGE: i64 = 1000;
 
@@ -130,7 +126,7 @@ impl DenyList {
     fn apply(&self, record: &RevocationRecord, now: i64) {
         let incoming = (record.not_before.unwrap_or(0), record.expires_at);
         self.cache
-            .entry(cache_key(&record.kind, &record.value))
+            .entry(cache_key(record.kind, &record.value))
             .and_upsert_with(|existing| {
                 let (not_before, expires_at) = match existing {
                     Some(old) => {
@@ -172,16 +168,21 @@ impl DenyList {
     }
 
     fn is_revoked_cached(&self, claims: &AccessClaims) -> bool {
-        if self.cache.contains_key(&cache_key(KIND_TOKEN, &claims.jti)) {
+        if self
+            .cache
+            .contains_key(&cache_key(RevocationKind::Token, &claims.jti))
+        {
             return true;
         }
         if let Some(sid) = &claims.sid
-            && self.cache.contains_key(&cache_key(KIND_SESSION, sid))
+            && self
+                .cache
+                .contains_key(&cache_key(RevocationKind::Session, sid))
         {
             return true;
         }
         self.cache
-            .get(&cache_key(KIND_USER, &claims.sub))
+            .get(&cache_key(RevocationKind::User, &claims.sub))
             .is_some_and(|e| claims.iat <= e.not_before)
     }
 
@@ -245,12 +246,12 @@ impl DenyList {
     }
 }
 
-fn cache_key(kind: &str, value: &str) -> String {
+fn cache_key(kind: RevocationKind, value: &str) -> String {
     let tag = match kind {
-        KIND_TOKEN => 'j',
-        KIND_SESSION => 's',
-        KIND_KEY => 'k',
-        _ => 'u',
+        RevocationKind::Token => 'j',
+        RevocationKind::Session => 's',
+        RevocationKind::Key => 'k',
+        RevocationKind::User => 'u',
     };
     format!("{tag}:{value}")
 }
@@ -268,13 +269,14 @@ pub async fn revoke_access_token(
     now: i64,
 ) -> StoreResult<()> {
     let revocation = NewRevocation {
-        kind: KIND_TOKEN,
+        kind: RevocationKind::Token,
         value: claims.jti.clone(),
         not_before: None,
         expires_at: claims.exp + CLOCK_SKEW_LEEWAY,
     };
     store.insert_revocation(&revocation, now).await?;
-    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_TOKEN).increment(1);
+    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => RevocationKind::Token.as_str())
+        .increment(1);
     Ok(())
 }
 
@@ -287,7 +289,7 @@ pub async fn revoke_session(
     now: i64,
 ) -> StoreResult<u64> {
     let revocation = NewRevocation {
-        kind: KIND_SESSION,
+        kind: RevocationKind::Session,
         value: family_id.to_string(),
         not_before: None,
         expires_at: covering(now, ttl),
@@ -295,7 +297,8 @@ pub async fn revoke_session(
     let revoked = store
         .revoke_families(Families::One(family_id), &revocation, now)
         .await?;
-    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_SESSION).increment(1);
+    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => RevocationKind::Session.as_str())
+        .increment(1);
     Ok(revoked)
 }
 
@@ -377,13 +380,14 @@ async fn revoke_user(
         Families::OfUser(of)
     };
     let revocation = NewRevocation {
-        kind: KIND_USER,
+        kind: RevocationKind::User,
         value: user_id.to_string(),
         not_before: Some(now - 1),
         expires_at: covering(now, window.access_token_ttl),
     };
     let revoked = store.revoke_families(families, &revocation, now).await?;
-    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => KIND_USER).increment(1);
+    metrics::counter!(crate::metrics::REVOCATIONS, "kind" => RevocationKind::User.as_str())
+        .increment(1);
     Ok(revoked)
 }
 
@@ -409,7 +413,7 @@ mod tests {
     fn user_entry(seq: i64, sub: &str, not_before: i64) -> RevocationRecord {
         RevocationRecord {
             seq,
-            kind: KIND_USER.into(),
+            kind: RevocationKind::User,
             value: sub.into(),
             not_before: Some(not_before),
             expires_at: not_before + 960,

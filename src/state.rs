@@ -7,10 +7,10 @@ use std::time::Duration;
 use crate::audit::Audit;
 use crate::client_cache::ClientCache;
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::keys::schedule::{KeyPolicy, run_schedule};
+use crate::config::ValidConfig;
+use crate::keys::schedule::run_schedule;
 use crate::keys::{Kek, KekError, Keyring, ensure_active_keys};
-use crate::oauth::MetadataDocs;
+use crate::metadata::MetadataDocs;
 use crate::passwords::Passwords;
 use crate::revocation::DenyList;
 use crate::store::{self, Backend, Store};
@@ -18,7 +18,7 @@ use crate::throttle::Throttle;
 use crate::user_cache::UserCache;
 
 pub struct Sigil {
-    pub config: Config,
+    pub config: ValidConfig,
     pub store: Arc<dyn Store>,
     pub keys: Keyring,
     pub passwords: Passwords,
@@ -31,7 +31,7 @@ pub struct Sigil {
     pub audit: Audit,
     pub clock: Arc<dyn Clock>,
     pub pruning: crate::prune::Pruning,
-    /// The discovery documents, held in memory (see `oauth::metadata`).
+    /// The discovery documents, held in memory (see `metadata`).
     pub metadata: Arc<MetadataDocs>,
     /// Woken when a client changes on this node, so the documents follow.
     metadata_stale: Arc<tokio::sync::Notify>,
@@ -43,7 +43,7 @@ impl Sigil {
     /// loads or creates the KEK and checks it opens the stored keys, makes
     /// sure a signing key is active for every algorithm, and loads the
     /// keyring. Any failure stops start-up, before anything is written.
-    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sigil>> {
+    pub async fn open(config: ValidConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sigil>> {
         // Install the metrics recorder before anything is counted.
         crate::metrics::handle();
         let kek_file = config.kek_file();
@@ -53,8 +53,7 @@ impl Sigil {
             Ok(_) | Err(KekError::Missing(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let store =
-            store::connect(&config.database_url, &store::PoolSettings::from(&config)).await?;
+        let store = store::connect(&config.database_url, &config.pool_settings()).await?;
         let now = clock.now();
         let existing = store.list_keys().await?;
         // A new KEK may only be created while no encrypted key exists (with
@@ -87,7 +86,7 @@ impl Sigil {
             Err(e) => return Err(e.into()),
         };
         let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
-        let policy = KeyPolicy::from_config(&config);
+        let policy = config.key_policy();
         let keys = Keyring::new(kek, policy, records, now)?;
         if staged {
             Kek::promote_staged(&kek_file)?;
@@ -113,23 +112,6 @@ impl Sigil {
             metadata,
             metadata_stale: Arc::default(),
         }))
-    }
-
-    /// Starts the background work a serving node needs: key transitions,
-    /// deny-list synchronisation with the other nodes, forgetting cached
-    /// clients when another node (or the CLI) changes one, and pruning.
-    pub fn spawn_background(self: &Arc<Self>) {
-        self.audit.spawn_writer(Arc::clone(&self.store));
-        self.clients.spawn_invalidation(self.store.as_ref());
-        self.spawn_key_refresh(Duration::from_secs(5));
-        self.spawn_key_scheduler();
-        self.spawn_pruning();
-        self.spawn_metadata_refresh();
-        self.deny_list.spawn_sync(
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            self.config.revocation_poll_interval,
-        );
     }
 
     /// Applies a revocation this node just wrote, so it holds here at once
@@ -160,7 +142,7 @@ impl Sigil {
     /// change on this node failed, and every `CLIENT_CACHE_TTL` seconds for
     /// changes no signal carries (the CLI on SQLite). Requests never wait
     /// for it: they are served the documents in memory.
-    fn spawn_metadata_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_metadata_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let sigil = Arc::clone(self);
         let mut changes = sigil.store.client_changes();
         let period = Duration::from_secs(crate::client_cache::CLIENT_CACHE_TTL as u64);
@@ -201,7 +183,10 @@ impl Sigil {
     /// Keeps the keyring current: every second it applies transitions the
     /// clock has reached; on a change signal from another node, or every
     /// `reread`, it re-reads the keys so new ones appear.
-    fn spawn_key_refresh(self: &Arc<Self>, reread: Duration) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_key_refresh(
+        self: &Arc<Self>,
+        reread: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let sigil = Arc::clone(self);
         let mut changes = sigil.store.changes();
         tokio::spawn(async move {
@@ -248,6 +233,7 @@ impl Sigil {
             self.store.as_ref(),
             self.keys.kek(),
             self.keys.policy(),
+            &self.audit,
             now,
         )
         .await?;
@@ -255,7 +241,7 @@ impl Sigil {
         Ok(created)
     }
 
-    fn spawn_key_scheduler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_key_scheduler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let sigil = Arc::clone(self);
         tokio::spawn(async move {
             let period = Duration::from_secs(crate::keys::SCHEDULER_PERIOD as u64);

@@ -6,8 +6,7 @@
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::config::PasswordPolicy;
-use crate::passwords::{Password, PasswordError, Passwords};
+use crate::passwords::{Password, PasswordError, PasswordPolicy, Passwords};
 use crate::revocation::RevocationWindow;
 use crate::store::{Store, StoreError, UserRecord};
 
@@ -160,26 +159,6 @@ pub async fn create(
     }
 }
 
-/// Disables or re-enables a user. Disabling revokes every session and access
-/// token of the user (a disabled user cannot log in either).
-pub async fn set_disabled(
-    store: &dyn Store,
-    username: &str,
-    disabled: bool,
-    window: RevocationWindow,
-    now: i64,
-) -> Result<(), StoreError> {
-    let user = find(store, username).await?;
-    if disabled {
-        // One transaction: a user is never disabled with tokens still valid.
-        crate::revocation::disable_user(store, &user.id, window, now).await?;
-    } else {
-        store.set_user_disabled(&user.id, false, now).await?;
-    }
-    tracing::info!(event = "user.disabled", user_id = %user.id, disabled, "changed a user's status");
-    Ok(())
-}
-
 /// Sets a new password, which revokes every session of the user.
 pub async fn set_password(
     store: &dyn Store,
@@ -189,7 +168,7 @@ pub async fn set_password(
     password: SecretString,
     window: RevocationWindow,
     now: i64,
-) -> Result<(), RegisterError> {
+) -> Result<UserRecord, RegisterError> {
     let password = Password::parse(password, policy)
         .map_err(|e| RegisterError::Invalid(vec![("password", e)]))?;
     let user = find(store, username).await?;
@@ -197,8 +176,7 @@ pub async fn set_password(
     // One transaction: a login with the new password right after the change
     // is never caught by its revocation.
     crate::revocation::change_password(store, &user.id, &hash, window, now).await?;
-    tracing::info!(event = "user.password_changed", user_id = %user.id, "changed a user's password");
-    Ok(())
+    Ok(user)
 }
 
 /// A user by username (case-insensitively); `NotFound` otherwise.
@@ -208,30 +186,6 @@ pub async fn find(store: &dyn Store, username: &str) -> Result<UserRecord, Store
         .user_by_username(username.as_str())
         .await?
         .ok_or(StoreError::NotFound)
-}
-
-/// Revokes every session of a user and every access token issued to them up
-/// to `now`; returns how many sessions were open.
-pub async fn revoke_sessions(
-    sigil: &crate::Sigil,
-    user_id: &str,
-    now: i64,
-) -> Result<u64, StoreError> {
-    let revoked = crate::revocation::revoke_user_sessions(
-        sigil.store.as_ref(),
-        user_id,
-        sigil.config.revocation_window(),
-        now,
-    )
-    .await?;
-    sigil.revocations_changed(now).await;
-    tracing::info!(
-        event = "user.sessions_revoked",
-        user_id,
-        sessions = revoked,
-        "revoked a user's sessions"
-    );
-    Ok(revoked)
 }
 
 #[cfg(test)]

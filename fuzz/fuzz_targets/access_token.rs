@@ -26,7 +26,10 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     config.issuer = "https://sigil.example".into();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let sigil = runtime
-        .block_on(sigil::Sigil::open(config, Arc::new(SystemClock)))
+        .block_on(sigil::Sigil::open(
+            config.validated().expect("a valid config"),
+            Arc::new(SystemClock),
+        ))
         .expect("sigil opens");
     let keys = sigil.keys.current();
     let now = SystemClock.now();

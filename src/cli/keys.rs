@@ -9,13 +9,14 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
+use super::Offline;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::keys::ops::{self, KeyOpOutcome};
-use crate::keys::schedule::KeyPolicy;
+use crate::config::ValidConfig;
+use crate::keys::ops::KeyOpOutcome;
 use crate::keys::{Alg, Kek, KeyState};
+use crate::service;
 use crate::state::Sigil;
-use crate::store::{self, Backend, KeyRecord, Store};
+use crate::store::{self, Backend, KeyRecord};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -67,9 +68,7 @@ pub enum KeysCommand {
     NewKek,
 }
 
-const ACTOR: &str = "cli";
-
-pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+pub async fn run(config: ValidConfig, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::List { json } => list(config, json).await,
         KeysCommand::NewKek => {
@@ -90,40 +89,34 @@ pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             emergency,
             dry_run,
         } => {
-            let (store, kek) = open(&config).await?;
-            let policy = KeyPolicy::from_config(&config);
-            let now = SystemClock.now();
-            if let Some(kid) = emergency {
-                let done =
-                    ops::emergency_rotate(store.as_ref(), &kek, &policy, &kid, ACTOR, now, dry_run)
-                        .await?;
-                return report(done);
+            let (offline, kek) = open(config).await?;
+            let policy = offline.config.key_policy();
+            let done = async {
+                let ops = offline.ops();
+                if let Some(kid) = emergency {
+                    return report(
+                        service::keys::emergency_rotate(&ops, &kek, &policy, &kid, dry_run).await?,
+                    );
+                }
+                let algs = match alg {
+                    Some(alg) => vec![alg.parse::<Alg>().map_err(anyhow::Error::msg)?],
+                    None => Alg::ALL.to_vec(),
+                };
+                for alg in algs {
+                    report(service::keys::rotate(&ops, &kek, &policy, alg, dry_run).await?)?;
+                }
+                Ok(())
             }
-            let algs = match alg {
-                Some(alg) => vec![alg.parse::<Alg>().map_err(anyhow::Error::msg)?],
-                None => Alg::ALL.to_vec(),
-            };
-            for alg in algs {
-                report(
-                    ops::rotate(store.as_ref(), &kek, &policy, alg, ACTOR, now, dry_run).await?,
-                )?;
-            }
-            Ok(())
+            .await;
+            offline.finish().await;
+            done
         }
         KeysCommand::Retire { kid, dry_run } => {
-            let (store, _) = open(&config).await?;
-            let policy = KeyPolicy::from_config(&config);
-            report(
-                ops::retire(
-                    store.as_ref(),
-                    &policy,
-                    &kid,
-                    ACTOR,
-                    SystemClock.now(),
-                    dry_run,
-                )
-                .await?,
-            )
+            let (offline, _) = open(config).await?;
+            let policy = offline.config.key_policy();
+            let done = service::keys::retire(&offline.ops(), &policy, &kid, dry_run).await;
+            offline.finish().await;
+            report(done?)
         }
         KeysCommand::Import { alg, dry_run } => {
             let alg = alg.parse::<Alg>().map_err(anyhow::Error::msg)?;
@@ -132,36 +125,31 @@ pub async fn run(config: Config, command: KeysCommand) -> anyhow::Result<()> {
                 .read_to_string(&mut pem)
                 .context("cannot read the PEM key from standard input")?;
             let pem = zeroize::Zeroizing::new(pem);
-            let (store, kek) = open(&config).await?;
-            let policy = KeyPolicy::from_config(&config);
-            report(
-                ops::import_pem(
-                    store.as_ref(),
-                    &kek,
-                    &policy,
-                    alg,
-                    &pem,
-                    ACTOR,
-                    SystemClock.now(),
-                    dry_run,
-                )
-                .await?,
-            )
+            let (offline, kek) = open(config).await?;
+            let policy = offline.config.key_policy();
+            let done =
+                service::keys::import_pem(&offline.ops(), &kek, &policy, alg, &pem, dry_run).await;
+            offline.finish().await;
+            report(done?)
         }
         KeysCommand::Rewrap { dry_run } => rewrap(config, dry_run).await,
     }
 }
 
 /// The store and the current KEK, checked against the stored keys.
-async fn open(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Kek)> {
-    let store = store::connect(&config.database_url, &store::PoolSettings::cli(config)).await?;
-    let kek = Kek::load(config.kek.as_ref(), &config.kek_file(), false)?;
-    for key in store.list_keys().await? {
+async fn open(config: ValidConfig) -> anyhow::Result<(Offline, Kek)> {
+    let offline = Offline::open(config).await?;
+    let kek = Kek::load(
+        offline.config.kek.as_ref(),
+        &offline.config.kek_file(),
+        false,
+    )?;
+    for key in offline.store.list_keys().await? {
         if let Some(sealed) = &key.private_key {
             kek.open(&key.kid, sealed)?;
         }
     }
-    Ok((store, kek))
+    Ok((offline, kek))
 }
 
 fn report(outcome: KeyOpOutcome) -> anyhow::Result<()> {
@@ -176,9 +164,16 @@ fn report(outcome: KeyOpOutcome) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
-    let (store, old) = open(&config).await?;
-    let now = SystemClock.now();
+async fn rewrap(config: ValidConfig, dry_run: bool) -> anyhow::Result<()> {
+    let (offline, old) = open(config).await?;
+    let done = rewrap_with(&offline, &old, dry_run).await;
+    offline.finish().await;
+    done
+}
+
+async fn rewrap_with(offline: &Offline, old: &Kek, dry_run: bool) -> anyhow::Result<()> {
+    let config = &offline.config;
+    let ops = offline.ops();
     if config.kek.is_some() {
         // The KEK lives outside Sigil: the operator supplies the new one
         // (already stored where SIGIL_KEK comes from) on standard input.
@@ -187,7 +182,7 @@ async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
             .read_to_string(&mut text)
             .context("cannot read the new KEK from standard input")?;
         let new = Kek::parse(&zeroize::Zeroizing::new(text), "read from standard input")?;
-        report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, dry_run).await?)?;
+        report(service::keys::rewrap(&ops, old, &new, dry_run).await?)?;
         if !dry_run {
             println!("now set SIGIL_KEK to the new key on every node and restart them");
         }
@@ -195,7 +190,7 @@ async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
     }
     if dry_run {
         let (new, _) = Kek::generate()?;
-        return report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, true).await?);
+        return report(service::keys::rewrap(&ops, old, &new, true).await?);
     }
     if Backend::of(&config.database_url) == Some(Backend::Postgres) {
         bail!(
@@ -206,7 +201,7 @@ async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
     // start-up promotes the staged file if the stored keys need it (a crash
     // between the two steps loses nothing).
     let new = Kek::stage_new(&config.kek_file())?;
-    report(ops::rewrap(store.as_ref(), &old, &new, ACTOR, now, false).await?)?;
+    report(service::keys::rewrap(&ops, old, &new, false).await?)?;
     Kek::promote_staged(&config.kek_file())?;
     println!(
         "the new key-encryption key is in {}",
@@ -215,8 +210,8 @@ async fn rewrap(config: Config, dry_run: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list(config: Config, json: bool) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, &store::PoolSettings::cli(&config)).await?;
+async fn list(config: ValidConfig, json: bool) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url, &config.cli_pool_settings()).await?;
     let now = SystemClock.now();
     let keys = store.list_keys().await?;
     let state = |k: &KeyRecord| KeyState::at(now, k.activates_at, k.retires_at, k.removes_at);

@@ -8,18 +8,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::ValidConfig;
 use crate::state::Sigil;
 
-pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: ValidConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let listen = listener.local_addr().unwrap_or(config.listen);
     if config.issuer_from_listen {
-        config.listen = listen;
-        config = config.validated()?;
+        let mut bound = config.into_inner();
+        bound.listen = listen;
+        config = bound.validated()?;
     }
     let admin = match config.admin_listen {
         Some(addr) => Some(
@@ -30,7 +31,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let sigil = Sigil::open(config, Arc::new(SystemClock)).await?;
-    sigil.spawn_background();
+    crate::service::background::spawn_background(&sigil);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

@@ -12,8 +12,9 @@ use serde_json::json;
 use super::bearer::Admin;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
-use crate::keys::ops::{self, KeyOpError, KeyOpOutcome};
+use crate::keys::ops::{KeyOpError, KeyOpOutcome};
 use crate::keys::{Alg, KeyState};
+use crate::service::{self, Ops};
 use crate::state::Sigil;
 
 impl From<KeyOpError> for ApiError {
@@ -30,8 +31,8 @@ impl From<KeyOpError> for ApiError {
     get, path = "/admin/keys", tag = "admin", operation_id = "admin_keys",
     responses(
         (status = 200, description = "Every stored key with its state and schedule", body = Object),
-        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorBody),
-        (status = 403, description = "insufficient_scope (needs sigil:admin)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid bearer token", body = super::error::ErrorBody),
+        (status = 403, description = "insufficient_scope (needs sigil:admin)", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -72,8 +73,8 @@ pub struct RotateBody {
     request_body = RotateBody,
     responses(
         (status = 200, description = "What was done (or would be, on a dry run)", body = Object),
-        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
-        (status = 409, description = "refused (e.g. a rotation is already scheduled)", body = super::openapi::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 409, description = "refused (e.g. a rotation is already scheduled)", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -82,19 +83,13 @@ pub async fn admin_keys_rotate_post(
     admin: Admin,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Response, ApiError> {
-    let now = sigil.clock.now();
-    let (store, kek, policy, actor) = (
-        sigil.store.as_ref(),
-        sigil.keys.kek(),
-        sigil.keys.policy(),
-        admin.actor(),
-    );
+    let actor = admin.actor();
+    let ops = Ops::on(&sigil, &actor);
+    let (kek, policy) = (sigil.keys.kek(), sigil.keys.policy());
     let mut outcomes: Vec<KeyOpOutcome> = Vec::new();
     if let Some(kid) = body.emergency_kid {
-        outcomes.push(
-            ops::emergency_rotate(store, kek, policy, &kid, &actor, now, body.dry_run).await?,
-        );
-        sigil.revocations_changed(now).await;
+        outcomes
+            .push(service::keys::emergency_rotate(&ops, kek, policy, &kid, body.dry_run).await?);
     } else {
         let algs = match body.alg {
             Some(alg) => vec![
@@ -104,10 +99,9 @@ pub async fn admin_keys_rotate_post(
             None => Alg::ALL.to_vec(),
         };
         for alg in algs {
-            outcomes.push(ops::rotate(store, kek, policy, alg, &actor, now, body.dry_run).await?);
+            outcomes.push(service::keys::rotate(&ops, kek, policy, alg, body.dry_run).await?);
         }
     }
-    sigil.reload_keys().await.map_err(ApiError::internal)?;
     Ok(axum::Json(json!({ "outcomes": outcomes })).into_response())
 }
 
@@ -125,9 +119,9 @@ pub struct RetireBody {
     request_body = RetireBody,
     responses(
         (status = 200, description = "What was done (or would be, on a dry run)", body = Object),
-        (status = 400, description = "invalid_request: a kid that cannot be read (e.g. not UTF-8) or a bad body", body = super::openapi::ErrorBody),
-        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
-        (status = 409, description = "refused", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request: a kid that cannot be read (e.g. not UTF-8) or a bad body", body = super::error::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 409, description = "refused", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -137,16 +131,13 @@ pub async fn admin_key_retire_post(
     ApiPath(kid): ApiPath<String>,
     ApiJson(body): ApiJson<RetireBody>,
 ) -> Result<Response, ApiError> {
-    let now = sigil.clock.now();
-    let outcome = ops::retire(
-        sigil.store.as_ref(),
+    let actor = admin.actor();
+    let outcome = service::keys::retire(
+        &Ops::on(&sigil, &actor),
         sigil.keys.policy(),
         &kid,
-        &admin.actor(),
-        now,
         body.dry_run,
     )
     .await?;
-    sigil.reload_keys().await.map_err(ApiError::internal)?;
     Ok(axum::Json(json!({ "outcomes": [outcome] })).into_response())
 }

@@ -1,6 +1,6 @@
 //! The admin API for users and clients: what the CLI does, over HTTP, for a
-//! token with the `sigil:admin` scope. Every action is audited with the
-//! caller as actor.
+//! token with the `sigil:admin` scope, through the same service functions.
+//! Every action is audited with the caller as actor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use super::extract::{ApiJson, ApiPath};
 use crate::clients::{self, ClientError, GrantType, Lifetimes, NewClient};
 use crate::keys::Alg;
 use crate::scope::Scopes;
+use crate::service::{self, Ops};
 use crate::state::Sigil;
 use crate::store::StoreError;
 use crate::users::{self, User};
@@ -64,8 +65,8 @@ pub struct Page {
     params(Page),
     responses(
         (status = 200, description = "`{users: [...], next}`; pass `next` as `after` for the next page", body = Object),
-        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorBody),
-        (status = 403, description = "insufficient_scope (needs sigil:admin)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid bearer token", body = super::error::ErrorBody),
+        (status = 403, description = "insufficient_scope (needs sigil:admin)", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -105,9 +106,9 @@ pub async fn admin_users_get(
     ),
     responses(
         (status = 200, description = "Done", body = Object),
-        (status = 400, description = "invalid_request: a path parameter that cannot be read (e.g. not UTF-8)", body = super::openapi::ErrorBody),
-        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
-        (status = 404, description = "not_found: no such user or action", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request: a path parameter that cannot be read (e.g. not UTF-8)", body = super::error::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 404, description = "not_found: no such user or action", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -116,44 +117,24 @@ pub async fn admin_user_action_post(
     admin: Admin,
     ApiPath((username, action)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let now = sigil.clock.now();
-    let store = sigil.store.as_ref();
-    let user = match users::find(store, &username).await {
+    let actor = admin.actor();
+    let ops = Ops::on(&sigil, &actor);
+    let user = match users::find(ops.store, &username).await {
         Err(StoreError::NotFound) => return Err(not_found("user", &username)),
         other => other?,
     };
-    let (event, body) = match action.as_str() {
+    let body = match action.as_str() {
         "disable" | "enable" => {
             let disabled = action == "disable";
-            let window = sigil.config.revocation_window();
-            let changed = users::set_disabled(store, &user.username, disabled, window, now).await;
-            // Whatever the outcome, this node must not serve a profile it
-            // held before the change.
-            sigil.users.invalidate();
-            changed?;
-            sigil.revocations_changed(now).await;
-            let event = if disabled {
-                "user.disabled"
-            } else {
-                "user.enabled"
-            };
-            (
-                event,
-                json!({ "username": user.username, "disabled": disabled }),
-            )
+            service::users::set_disabled(&ops, &user.username, disabled).await?;
+            json!({ "username": user.username, "disabled": disabled })
         }
         "revoke-sessions" => {
-            let revoked = users::revoke_sessions(&sigil, &user.id, now).await?;
-            (
-                "user.sessions_revoked",
-                json!({ "username": user.username, "revoked_sessions": revoked }),
-            )
+            let revoked = service::users::revoke_sessions(&ops, &user).await?;
+            json!({ "username": user.username, "revoked_sessions": revoked })
         }
         other => return Err(not_found("user action", other)),
     };
-    sigil
-        .audit
-        .record(now, &admin.actor(), event, Some(&user.id), body.clone());
     Ok(axum::Json(body).into_response())
 }
 
@@ -162,7 +143,7 @@ pub async fn admin_user_action_post(
     get, path = "/admin/clients", tag = "admin", operation_id = "admin_clients",
     responses(
         (status = 200, description = "`{clients: [...]}`, never with secrets; each with `access_token_ttl_seconds` and `refresh_token_ttl_seconds` (null: the server's)", body = Object),
-        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -209,9 +190,9 @@ pub struct NewClientBody {
     request_body = NewClientBody,
     responses(
         (status = 201, description = "The client, with `client_secret` when confidential (shown once)", body = Object),
-        (status = 400, description = "invalid_request (e.g. a lifetime longer than the server's)", body = super::openapi::ErrorBody),
-        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
-        (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. a lifetime longer than the server's)", body = super::error::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 409, description = "already_exists", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -220,7 +201,6 @@ pub async fn admin_clients_post(
     admin: Admin,
     ApiJson(body): ApiJson<NewClientBody>,
 ) -> Result<Response, ApiError> {
-    let now = sigil.clock.now();
     let grant_types = body
         .grant_types
         .unwrap_or_else(|| vec!["password".into(), "refresh_token".into()])
@@ -248,18 +228,9 @@ pub async fn admin_clients_post(
             refresh_token: body.refresh_token_ttl_seconds.map(Duration::from_secs),
         },
     };
-    let (client, secret) =
-        clients::create_client(sigil.store.as_ref(), &sigil.config, new, now).await?;
-    // Its scopes appear in the discovery documents at once on this node.
-    sigil.clients_changed().await;
+    let actor = admin.actor();
+    let (client, secret) = service::clients::create(&Ops::on(&sigil, &actor), new).await?;
     let mut shown = client.summary();
-    sigil.audit.record(
-        now,
-        &admin.actor(),
-        "client.created",
-        Some(&client.id),
-        shown.clone(),
-    );
     if let Some(secret) = secret {
         shown["client_secret"] = json!(secret.expose_secret());
     }
@@ -291,9 +262,9 @@ pub struct ClientActionBody {
     request_body(content = Option<ClientActionBody>, description = "Only for rotate-secret"),
     responses(
         (status = 200, description = "Done", body = Object),
-        (status = 400, description = "invalid_request (e.g. rotating a public client's secret, a path parameter that cannot be read)", body = super::openapi::ErrorBody),
-        (status = 403, description = "insufficient_scope", body = super::openapi::ErrorBody),
-        (status = 404, description = "not_found", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. rotating a public client's secret, a path parameter that cannot be read)", body = super::error::ErrorBody),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 404, description = "not_found", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["sigil:admin"]))
 )]
@@ -311,43 +282,34 @@ pub async fn admin_client_action_post(
     } else {
         serde_json::from_slice(&body).map_err(|e| invalid(format!("the body is not valid: {e}")))?
     };
-    let now = sigil.clock.now();
-    let store = sigil.store.as_ref();
-    if clients::find_client(store, &client_id).await?.is_none() {
+    let actor = admin.actor();
+    let ops = Ops::on(&sigil, &actor);
+    if clients::find_client(ops.store, &client_id).await?.is_none() {
         return Err(not_found("client", &client_id));
     }
-    let (event, detail, response) = match action.as_str() {
+    let response = match action.as_str() {
         "disable" | "enable" => {
             let disabled = action == "disable";
-            store.set_client_disabled(&client_id, disabled).await?;
-            let event = if disabled {
-                "client.disabled"
-            } else {
-                "client.enabled"
-            };
-            let body = json!({ "client_id": client_id, "disabled": disabled });
-            (event, body.clone(), body)
+            service::clients::set_disabled(&ops, &client_id, disabled).await?;
+            json!({ "client_id": client_id, "disabled": disabled })
         }
         "rotate-secret" => {
             let overlap = options
                 .overlap_seconds
                 .unwrap_or(86_400)
                 .min(Duration::from_secs(30 * 86_400).as_secs());
-            let until = now + overlap as i64;
+            let until = ops.now() + overlap as i64;
             let secret: SecretString =
-                clients::rotate_secret(store, &client_id, None, until, now, options.force).await?;
-            let detail = json!({ "client_id": client_id, "previous_secret_valid_until": until });
-            let mut shown = detail.clone();
-            shown["client_secret"] = json!(secret.expose_secret());
-            ("client.secret_rotated", detail, shown)
+                service::clients::rotate_secret(&ops, &client_id, None, until, options.force)
+                    .await?;
+            json!({
+                "client_id": client_id,
+                "previous_secret_valid_until": until,
+                "client_secret": secret.expose_secret(),
+            })
         }
         other => return Err(not_found("client action", other)),
     };
-    // Holds on this node at once; other nodes hear of it from the store.
-    sigil.clients_changed().await;
-    sigil
-        .audit
-        .record(now, &admin.actor(), event, Some(&client_id), detail);
     Ok(no_store(axum::Json(response).into_response()))
 }
 

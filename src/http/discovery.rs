@@ -1,6 +1,6 @@
 //! Public, unauthenticated documents: the JWKS and the server metadata.
 //! Both are served from bodies held in memory, so neither waits on the
-//! database (see `keys` and `oauth::metadata`).
+//! database (see `keys` and `metadata`).
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::oauth::OAuthError;
 use crate::store::StoreError;
@@ -171,16 +171,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The error body of every endpoint (RFC 6749 §5.2 at the OAuth endpoints).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// An error code, e.g. `invalid_grant`.
+    error: &'a str,
+    error_description: &'a str,
+    /// Per-field messages, for invalid registrations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    fields: Option<Map<String, Value>>,
+}
+
 fn body(
     status: StatusCode,
     code: &str,
     description: &str,
     fields: Option<Map<String, Value>>,
 ) -> Response {
-    let mut body = json!({ "error": code, "error_description": description });
-    if let Some(fields) = fields {
-        body["fields"] = Value::Object(fields);
-    }
+    let body = ErrorBody {
+        error: code,
+        error_description: description,
+        fields,
+    };
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::keys::KeyState;
+use crate::metrics as names;
 use crate::state::Sigil;
 
 /// `GET /healthz`: the process is alive and serving.
@@ -48,7 +50,7 @@ pub async fn readyz_get(State(sigil): State<Arc<Sigil>>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics_get(State(sigil): State<Arc<Sigil>>) -> Response {
-    match crate::metrics::render(&sigil) {
+    match render_metrics(&sigil) {
         Some(text) => {
             let mut response = text.into_response();
             response.headers_mut().insert(
@@ -59,4 +61,28 @@ pub async fn metrics_get(State(sigil): State<Arc<Sigil>>) -> Response {
         }
         None => super::ApiError::Unavailable("metrics recorder unavailable".into()).into_response(),
     }
+}
+
+/// Sets the state gauges from `sigil` and renders the exposition text.
+fn render_metrics(sigil: &Sigil) -> Option<String> {
+    let handle = names::handle()?;
+    let now = sigil.clock.now();
+    let keys = sigil.keys.current();
+    let states = sigil.keys.states(now);
+    for state in [KeyState::Pending, KeyState::Active, KeyState::Retired] {
+        let count = states.iter().filter(|s| **s == state).count();
+        metrics::gauge!(names::KEYS, "state" => state.as_str()).set(count as f64);
+    }
+    if let Some(next) = keys.next_transition() {
+        metrics::gauge!(names::KEY_NEXT_TRANSITION).set((next - now).max(0) as f64);
+    }
+    metrics::gauge!(names::ARGON2_QUEUE).set(sigil.passwords.queue_depth() as f64);
+    let pool = sigil.store.pool_stats();
+    metrics::gauge!(names::DB_POOL, "state" => "idle").set(pool.idle as f64);
+    metrics::gauge!(names::DB_POOL, "state" => "in_use")
+        .set(pool.size.saturating_sub(pool.idle) as f64);
+    metrics::gauge!(names::DB_POOL, "state" => "max").set(pool.max as f64);
+    metrics::gauge!(names::DATABASE_UP).set(if pool.reachable { 1.0 } else { 0.0 });
+    metrics::gauge!(names::DENYLIST).set(sigil.deny_list.len() as f64);
+    Some(handle.render())
 }

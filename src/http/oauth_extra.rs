@@ -7,15 +7,17 @@ use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
 use super::observe::ClientAddr;
 use crate::clients::Client;
 use crate::oauth::{self, OAuthError, Params, authenticate_client_throttled};
-use crate::revocation::{KIND_KEY, KIND_SESSION, KIND_TOKEN, KIND_USER};
 use crate::state::Sigil;
+use crate::store::RevocationKind;
 
 fn no_store(body: Value) -> Response {
     let mut response = axum::Json(body).into_response();
@@ -25,15 +27,31 @@ fn no_store(body: Value) -> Response {
     response
 }
 
+/// A revocation (RFC 7009) or introspection (RFC 7662) request.
+#[derive(Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form for the OpenAPI document; the handler reads it as raw pairs (`Params`), which RFC 6749 §3.2's duplicate-parameter rule needs"
+)]
+pub struct RevokeForm {
+    token: String,
+    #[schema(example = "")]
+    token_type_hint: Option<String>,
+    #[schema(example = "demo")]
+    client_id: Option<String>,
+    #[schema(example = "")]
+    client_secret: Option<String>,
+}
+
 // RFC 7009 §2: POST /oauth/revoke, client-authenticated, form-encoded.
 #[tracing::instrument(skip_all, name = "revoke_post")]
 #[utoipa::path(
     post, path = "/oauth/revoke", tag = "oauth", operation_id = "revoke",
-    request_body(content = super::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)", body = Object),
-        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
-        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request", body = super::error::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::error::ErrorBody),
     ),
     security((), ("client_basic" = []))
 )]
@@ -70,10 +88,10 @@ async fn form_client(
 #[tracing::instrument(skip_all, name = "introspect_post")]
 #[utoipa::path(
     post, path = "/oauth/introspect", tag = "oauth", operation_id = "introspect",
-    request_body(content = super::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "{active: true, …claims} or {active: false} (RFC 7662 §2.2)", body = Object),
-        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::error::ErrorBody),
     ),
     security(("client_basic" = []))
 )]
@@ -101,8 +119,8 @@ const FEED_PAGE: i64 = 1000;
     params(("since" = Option<String>, Query, description = "The cursor of the previous page; 0 or absent for all entries in force")),
     responses(
         (status = 200, description = "Deny-list entries after the cursor (docs/revocation-feed.md)", body = Object),
-        (status = 400, description = "invalid_request", body = super::openapi::ErrorBody),
-        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
+        (status = 400, description = "invalid_request", body = super::error::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::error::ErrorBody),
     ),
     security(("client_basic" = []))
 )]
@@ -148,12 +166,11 @@ pub async fn revocations_get(
     let cursor = page.last().map_or(since, |r| r.seq);
     let entries: Vec<Value> = page
         .iter()
-        .map(|r| match r.kind.as_str() {
-            KIND_TOKEN => json!({"type": "token", "jti": r.value, "exp": r.expires_at}),
-            KIND_SESSION => json!({"type": "session", "sid": r.value, "exp": r.expires_at}),
-            KIND_USER => json!({"type": "user", "sub": r.value, "not_before": r.not_before, "exp": r.expires_at}),
-            KIND_KEY => json!({"type": "key", "kid": r.value, "exp": r.expires_at}),
-            other => json!({"type": other, "value": r.value, "exp": r.expires_at}),
+        .map(|r| match r.kind {
+            RevocationKind::Token => json!({"type": "token", "jti": r.value, "exp": r.expires_at}),
+            RevocationKind::Session => json!({"type": "session", "sid": r.value, "exp": r.expires_at}),
+            RevocationKind::User => json!({"type": "user", "sub": r.value, "not_before": r.not_before, "exp": r.expires_at}),
+            RevocationKind::Key => json!({"type": "key", "kid": r.value, "exp": r.expires_at}),
         })
         .collect();
     let body = json!({

@@ -6,57 +6,8 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// The error body of every endpoint (RFC 6749 §5.2 at the OAuth endpoints).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// An error code, e.g. `invalid_grant`.
-    error: String,
-    error_description: String,
-    /// Per-field messages, for invalid registrations.
-    fields: Option<std::collections::BTreeMap<String, String>>,
-}
-
-/// The token request (RFC 6749 §4.3.2, §4.4.2, §6). Public clients send
-/// `client_id`; confidential ones HTTP Basic or `client_secret`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct TokenForm {
-    /// `password`, `refresh_token` or `client_credentials`.
-    #[schema(example = "password")]
-    grant_type: String,
-    #[schema(example = "alice")]
-    username: Option<String>,
-    #[schema(example = "correct horse battery")]
-    password: Option<String>,
-    #[schema(example = "")]
-    refresh_token: Option<String>,
-    /// Space-separated; defaults to everything the client may ask for.
-    #[schema(example = "")]
-    scope: Option<String>,
-    #[schema(example = "demo")]
-    client_id: Option<String>,
-    /// Confidential clients only (or use HTTP Basic).
-    #[schema(example = "")]
-    client_secret: Option<String>,
-}
-
-/// A revocation (RFC 7009) or introspection (RFC 7662) request.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct RevokeForm {
-    token: String,
-    #[schema(example = "")]
-    token_type_hint: Option<String>,
-    #[schema(example = "demo")]
-    client_id: Option<String>,
-    #[schema(example = "")]
-    client_secret: Option<String>,
-}
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 
@@ -109,7 +60,7 @@ impl Modify for Security {
         super::health::readyz_get,
         super::health::metrics_get,
     ),
-    components(schemas(ErrorBody, TokenForm, RevokeForm)),
+    components(schemas(super::error::ErrorBody, super::token::TokenForm, super::oauth_extra::RevokeForm)),
     modifiers(&Security),
     tags(
         (name = "oauth", description = "OAuth 2.0: tokens, revocation, introspection, the revocation feed"),

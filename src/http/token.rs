@@ -6,7 +6,9 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{OAuthForm, basic_credentials};
@@ -14,17 +16,44 @@ use super::observe::ClientAddr;
 use crate::oauth::{self, OAuthError, authenticate_client_throttled};
 use crate::state::Sigil;
 
+/// The token request (RFC 6749 §4.3.2, §4.4.2, §6). Public clients send
+/// `client_id`; confidential ones HTTP Basic or `client_secret`.
+#[derive(Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form for the OpenAPI document; the handler reads it as raw pairs (`Params`), which RFC 6749 §3.2's duplicate-parameter rule needs"
+)]
+pub struct TokenForm {
+    /// `password`, `refresh_token` or `client_credentials`.
+    #[schema(example = "password")]
+    grant_type: String,
+    #[schema(example = "alice")]
+    username: Option<String>,
+    #[schema(example = "correct horse battery")]
+    password: Option<String>,
+    #[schema(example = "")]
+    refresh_token: Option<String>,
+    /// Space-separated; defaults to everything the client may ask for.
+    #[schema(example = "")]
+    scope: Option<String>,
+    #[schema(example = "demo")]
+    client_id: Option<String>,
+    /// Confidential clients only (or use HTTP Basic).
+    #[schema(example = "")]
+    client_secret: Option<String>,
+}
+
 // RFC 6749 §3.2 / §5.1: form-encoded request, JSON response with
 // `Cache-Control: no-store` and `Pragma: no-cache`; errors per §5.2.
 #[tracing::instrument(skip_all, name = "token_post")]
 #[utoipa::path(
     post, path = "/oauth/token", tag = "oauth", operation_id = "token",
-    request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Tokens issued (RFC 6749 §5.1)", body = crate::oauth::TokenResponse),
-        (status = 400, description = "RFC 6749 §5.2 error", body = super::openapi::ErrorBody),
-        (status = 401, description = "invalid_client", body = super::openapi::ErrorBody),
-        (status = 503, description = "temporarily_unavailable", body = super::openapi::ErrorBody),
+        (status = 400, description = "RFC 6749 §5.2 error", body = super::error::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::error::ErrorBody),
+        (status = 503, description = "temporarily_unavailable", body = super::error::ErrorBody),
     ),
     security((), ("client_basic" = []))
 )]

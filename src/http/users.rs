@@ -15,9 +15,10 @@ use super::error::ApiError;
 use super::extract::ApiJson;
 use super::observe::ClientAddr;
 use crate::passwords::PasswordError;
+use crate::service::{self, Ops};
 use crate::state::Sigil;
 use crate::tokens::TokenError;
-use crate::users::{self, RegisterError, Registration, User};
+use crate::users::{RegisterError, Registration, User};
 
 /// The registration body. Fields are optional here so that every missing
 /// one is reported by name, together with the invalid ones.
@@ -36,10 +37,10 @@ pub struct RegisterBody {
     request_body = RegisterBody,
     responses(
         (status = 201, description = "Registered", body = User),
-        (status = 400, description = "Missing or invalid fields, each named in `fields`", body = super::openapi::ErrorBody),
-        (status = 403, description = "registration_closed", body = super::openapi::ErrorBody),
-        (status = 409, description = "already_exists", body = super::openapi::ErrorBody),
-        (status = 429, description = "too_many_requests: this address registered too often; see Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "Missing or invalid fields, each named in `fields`", body = super::error::ErrorBody),
+        (status = 403, description = "registration_closed", body = super::error::ErrorBody),
+        (status = 409, description = "already_exists", body = super::error::ErrorBody),
+        (status = 429, description = "too_many_requests: this address registered too often; see Retry-After", body = super::error::ErrorBody),
     )
 )]
 pub async fn users_post(
@@ -94,24 +95,16 @@ pub async fn users_post(
         email,
         password: SecretString::from(password),
     };
-    match users::create(
-        sigil.store.as_ref(),
+    match service::users::register(
+        &Ops::on(&sigil, service::ANONYMOUS),
         &sigil.passwords,
-        &sigil.config.password,
         registration,
-        now,
     )
     .await
     {
-        Ok(user) => {
-            let detail = serde_json::json!({ "username": user.username });
-            sigil
-                .audit
-                .record(now, "anonymous", "user.registered", Some(&user.id), detail);
-            Ok(private(
-                (StatusCode::CREATED, axum::Json(user)).into_response(),
-            ))
-        }
+        Ok(user) => Ok(private(
+            (StatusCode::CREATED, axum::Json(user)).into_response(),
+        )),
         Err(RegisterError::Invalid(errors)) => {
             let fields = errors
                 .into_iter()
@@ -146,7 +139,7 @@ fn invalid_fields(fields: Map<String, Value>) -> ApiError {
     get, path = "/users/me", tag = "users", operation_id = "me",
     responses(
         (status = 200, description = "The caller's profile", body = User),
-        (status = 401, description = "No valid bearer token (RFC 6750)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid bearer token (RFC 6750)", body = super::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -178,7 +171,7 @@ pub async fn users_me_get(
     post, path = "/users/me/revoke-sessions", tag = "users", operation_id = "revoke_sessions",
     responses(
         (status = 200, description = "Every session and access token of the caller revoked", body = Object),
-        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid bearer token", body = super::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -189,17 +182,11 @@ pub async fn users_me_revoke_sessions_post(
     if claims.sub == claims.client_id {
         return Err(ApiError::Bearer(Some(TokenError::InactiveSubject)));
     }
-    let now = sigil.clock.now();
-    let revoked = crate::users::revoke_sessions(&sigil, &claims.sub, now).await?;
+    let Some(user) = sigil.store.user_by_id(&claims.sub).await? else {
+        return Err(ApiError::Bearer(Some(TokenError::InactiveSubject)));
+    };
     let actor = format!("user:{}", claims.sub);
-    let detail = serde_json::json!({ "sessions": revoked });
-    sigil.audit.record(
-        now,
-        &actor,
-        "user.sessions_revoked",
-        Some(&claims.sub),
-        detail,
-    );
+    let revoked = service::users::revoke_sessions(&Ops::on(&sigil, &actor), &user).await?;
     Ok(private(
         axum::Json(serde_json::json!({ "revoked_sessions": revoked })).into_response(),
     ))

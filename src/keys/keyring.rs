@@ -15,11 +15,8 @@ use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
 use super::schedule::KeyPolicy;
 use super::{Alg, Kek, KekError, KeyState};
+use crate::clock::CLOCK_SKEW_LEEWAY;
 use crate::store::KeyRecord;
-
-/// Tokens signed by a key are accepted this long before its activation
-/// time, to absorb clock skew between nodes.
-pub const CLOCK_SKEW_LEEWAY: i64 = 60;
 
 /// A private key ready to sign, parsed once.
 pub struct SigningKey {

@@ -9,8 +9,11 @@ pub enum LifecycleError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Kek(#[from] super::KekError),
-    #[error("{0}")]
-    Generate(String),
+    #[error(transparent)]
+    Generate(#[from] super::GenerateError),
+    /// The blocking task that generates a key panicked or was cancelled.
+    #[error("the key-generation task did not finish: {0}")]
+    Task(String),
     #[error("another node created a key at the same moment")]
     Raced,
 }
@@ -29,8 +32,7 @@ pub async fn create_key(
     // async workers.
     let generated = tokio::task::spawn_blocking(move || generate(alg, rsa_bits))
         .await
-        .map_err(|e| LifecycleError::Generate(e.to_string()))?
-        .map_err(|e| LifecycleError::Generate(e.to_string()))?;
+        .map_err(|e| LifecycleError::Task(e.to_string()))??;
     let record = KeyRecord {
         kid: generated.kid.clone(),
         alg: alg.as_str().to_string(),

@@ -21,12 +21,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use generate::{GeneratedKey, generate};
+pub use generate::{GenerateError, GeneratedKey, generate};
 pub use jwk::thumbprint;
 pub use kek::{Kek, KekError};
-pub use keyring::{
-    CLOCK_SKEW_LEEWAY, KeySet, Keyring, KeyringError, SCHEDULER_PERIOD, SigningKey, VerifyingKey,
-};
+pub use keyring::{KeySet, Keyring, KeyringError, SCHEDULER_PERIOD, SigningKey, VerifyingKey};
 pub use lifecycle::{LifecycleError, create_key, ensure_active_keys};
 
 /// The JWS algorithms Sigil signs with.

@@ -1,15 +1,17 @@
 //! Operator actions on keys, shared by the CLI and the admin API. Each one
 //! can be dry-run (it then says what it would do and changes nothing) and
-//! each one that changes state is recorded as an audit event.
+//! each one that changes state is recorded as an audit event. The service
+//! layer (`service::keys`) calls them and makes the node follow.
 
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::generate::from_pkcs8;
 use super::schedule::{
-    KeyPolicy, apply_emergency, apply_rotation, audit, plan_emergency, plan_retire, plan_rotation,
+    KeyPolicy, apply_emergency, apply_rotation, plan_emergency, plan_retire, plan_rotation,
 };
 use super::{Alg, Kek, LifecycleError};
+use crate::audit::By;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +53,10 @@ pub async fn rotate(
     kek: &Kek,
     policy: &KeyPolicy,
     alg: Alg,
-    actor: &str,
-    now: i64,
+    by: By<'_>,
     dry_run: bool,
 ) -> Result<KeyOpOutcome, KeyOpError> {
+    let now = by.at;
     let keys = store.list_keys().await?;
     let plan = plan_rotation(&keys, policy, alg, now).ok_or_else(|| {
         KeyOpError::Refused(format!(
@@ -69,15 +71,11 @@ pub async fn rotate(
         .ok_or_else(|| {
             KeyOpError::Refused(format!("a {alg} rotation was scheduled concurrently"))
         })?;
-    audit(
-        store,
-        now,
-        actor,
+    by.record(
         "key.rotation_scheduled",
         &kid,
         json!({"alg": alg, "activates_at": plan.activates_at}),
-    )
-    .await;
+    );
     Ok(outcome(false, plan.describe(), Some(kid)))
 }
 
@@ -87,10 +85,10 @@ pub async fn emergency_rotate(
     kek: &Kek,
     policy: &KeyPolicy,
     kid: &str,
-    actor: &str,
-    now: i64,
+    by: By<'_>,
     dry_run: bool,
 ) -> Result<KeyOpOutcome, KeyOpError> {
+    let now = by.at;
     let keys = store.list_keys().await?;
     let plan = plan_emergency(&keys, kid, now).map_err(KeyOpError::Refused)?;
     let description = format!(
@@ -102,15 +100,11 @@ pub async fn emergency_rotate(
         return Ok(outcome(true, format!("would {description}"), None));
     }
     let replacement = apply_emergency(store, kek, policy, &plan, now).await?;
-    audit(
-        store,
-        now,
-        actor,
+    by.record(
         "key.emergency_rotation",
         kid,
         json!({"alg": plan.alg, "replacement": replacement}),
-    )
-    .await;
+    );
     Ok(outcome(false, description, replacement))
 }
 
@@ -119,10 +113,10 @@ pub async fn retire(
     store: &dyn Store,
     policy: &KeyPolicy,
     kid: &str,
-    actor: &str,
-    now: i64,
+    by: By<'_>,
     dry_run: bool,
 ) -> Result<KeyOpOutcome, KeyOpError> {
+    let now = by.at;
     let keys = store.list_keys().await?;
     let r = plan_retire(&keys, policy, kid, now).map_err(KeyOpError::Refused)?;
     let description = format!(
@@ -135,32 +129,23 @@ pub async fn retire(
     store
         .set_key_times(kid, r.retires_at, r.removes_at, false)
         .await?;
-    audit(
-        store,
-        now,
-        actor,
-        "key.retired",
-        kid,
-        json!({"removes_at": r.removes_at}),
-    )
-    .await;
+    by.record("key.retired", kid, json!({"removes_at": r.removes_at}));
     Ok(outcome(false, description, None))
 }
 
 /// Imports an existing private key (PEM: PKCS#8, or PKCS#1 for RSA) as the
 /// next signing key of `alg`, scheduled like a normal rotation, so that it is
 /// published before it signs.
-#[allow(clippy::too_many_arguments)]
 pub async fn import_pem(
     store: &dyn Store,
     kek: &Kek,
     policy: &KeyPolicy,
     alg: Alg,
     pem: &str,
-    actor: &str,
-    now: i64,
+    by: By<'_>,
     dry_run: bool,
 ) -> Result<KeyOpOutcome, KeyOpError> {
+    let now = by.at;
     let key = parse_pem(alg, pem).map_err(KeyOpError::Refused)?;
     let keys = store.list_keys().await?;
     if keys.iter().any(|k| k.kid == key.kid) {
@@ -188,15 +173,11 @@ pub async fn import_pem(
         .ok_or_else(|| {
             KeyOpError::Refused(format!("a {alg} rotation was scheduled concurrently"))
         })?;
-    audit(
-        store,
-        now,
-        actor,
+    by.record(
         "key.imported",
         &kid,
         json!({"alg": alg, "activates_at": plan.activates_at}),
-    )
-    .await;
+    );
     Ok(outcome(false, description, Some(kid)))
 }
 
@@ -236,8 +217,7 @@ pub async fn rewrap(
     store: &dyn Store,
     old: &Kek,
     new: &Kek,
-    actor: &str,
-    now: i64,
+    by: By<'_>,
     dry_run: bool,
 ) -> Result<KeyOpOutcome, KeyOpError> {
     let keys = store.list_keys().await?;
@@ -260,14 +240,6 @@ pub async fn rewrap(
         return Ok(outcome(true, format!("would {description}"), None));
     }
     store.rewrap_keys(&sealed).await?;
-    audit(
-        store,
-        now,
-        actor,
-        "key.rewrapped",
-        "kek",
-        json!({"keys": sealed.len()}),
-    )
-    .await;
+    by.record("key.rewrapped", "kek", json!({"keys": sealed.len()}));
     Ok(outcome(false, description, None))
 }

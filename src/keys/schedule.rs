@@ -13,10 +13,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Alg, GeneratedKey, Kek, KeyState, LifecycleError, generate};
-use crate::config::Config;
-use crate::keys::CLOCK_SKEW_LEEWAY;
-use crate::revocation::KIND_KEY;
-use crate::store::{KeyRecord, NewRevocation, Retirement, Store, StoreError};
+use crate::audit::Audit;
+use crate::clock::CLOCK_SKEW_LEEWAY;
+use crate::store::{KeyRecord, NewRevocation, Retirement, RevocationKind, Store, StoreError};
 
 /// The parts of the configuration the schedule follows.
 #[derive(Debug, Clone, Copy)]
@@ -29,16 +28,6 @@ pub struct KeyPolicy {
 }
 
 impl KeyPolicy {
-    pub fn from_config(config: &Config) -> KeyPolicy {
-        KeyPolicy {
-            rotation_interval: config.key_rotation_interval,
-            pending_lead: config.key_pending_lead,
-            access_token_ttl: config.access_token_ttl,
-            retire_grace: config.key_retire_grace,
-            rsa_bits: config.rsa_bits,
-        }
-    }
-
     fn lead(&self) -> i64 {
         self.pending_lead.as_secs() as i64
     }
@@ -161,8 +150,7 @@ pub async fn apply_rotation(
             let (alg, bits) = (plan.alg, policy.rsa_bits);
             tokio::task::spawn_blocking(move || generate(alg, bits))
                 .await
-                .map_err(|e| LifecycleError::Generate(e.to_string()))?
-                .map_err(|e| LifecycleError::Generate(e.to_string()))?
+                .map_err(|e| LifecycleError::Task(e.to_string()))??
         }
     };
     let record = KeyRecord {
@@ -191,6 +179,7 @@ pub async fn run_schedule(
     store: &dyn Store,
     kek: &Kek,
     policy: &KeyPolicy,
+    audit: &Audit,
     now: i64,
 ) -> Result<Vec<String>, LifecycleError> {
     let mut keys = store.list_keys().await?;
@@ -218,15 +207,13 @@ pub async fn run_schedule(
         if let Some(plan) = plan_scheduled(&keys, policy, alg, now)
             && let Some(kid) = apply_rotation(store, kek, policy, &plan, None, now).await?
         {
-            audit(
-                store,
+            audit.record(
                 now,
                 "scheduler",
                 "key.rotation_scheduled",
-                &kid,
+                Some(&*kid),
                 json!({"alg": alg, "activates_at": plan.activates_at}),
-            )
-            .await;
+            );
             created.push(kid);
         }
     }
@@ -305,7 +292,7 @@ pub async fn apply_emergency(
     store
         .insert_revocation(
             &NewRevocation {
-                kind: KIND_KEY,
+                kind: RevocationKind::Key,
                 value: plan.compromised.clone(),
                 not_before: None,
                 expires_at: policy.removal_after(now),
@@ -327,8 +314,7 @@ pub async fn apply_emergency(
             let (alg, bits) = (plan.alg, policy.rsa_bits);
             tokio::task::spawn_blocking(move || generate(alg, bits))
                 .await
-                .map_err(|e| LifecycleError::Generate(e.to_string()))?
-                .map_err(|e| LifecycleError::Generate(e.to_string()))?
+                .map_err(|e| LifecycleError::Task(e.to_string()))??
         };
         let record = KeyRecord {
             kid: key.kid.clone(),
@@ -381,30 +367,6 @@ pub fn plan_retire(
         retires_at: now,
         removes_at: policy.removal_after(now),
     })
-}
-
-/// Records an audit event; a failure to record is logged, not fatal.
-pub async fn audit(
-    store: &dyn Store,
-    now: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: serde_json::Value,
-) {
-    tracing::info!(event = action, actor, target, %detail, "audit");
-    if let Err(e) = store
-        .insert_audit(now, actor, action, Some(target), &detail.to_string())
-        .await
-    {
-        tracing::warn!(error = %e, "could not record an audit event");
-    }
-}
-
-impl From<String> for LifecycleError {
-    fn from(e: String) -> Self {
-        LifecycleError::Generate(e)
-    }
 }
 
 impl From<LifecycleError> for StoreError {

@@ -17,7 +17,6 @@ mod client_credentials;
 mod error;
 mod introspect;
 mod issue;
-mod metadata;
 mod password;
 mod refresh;
 mod revoke;
@@ -30,7 +29,6 @@ pub use client_auth::{BasicCredentials, authenticate_client, authenticate_client
 pub use error::OAuthError;
 pub use introspect::introspect;
 pub use issue::issue_access_token;
-pub use metadata::{Documents, MetadataDocs, metadata};
 pub use revoke::revoke;
 
 use crate::clients::{Client, GrantType};

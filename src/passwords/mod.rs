@@ -6,6 +6,7 @@
 //! parameters, so the time of a failed login does not tell who exists.
 
 mod hasher;
+mod settings;
 mod workers;
 
 use std::sync::{Arc, Mutex};
@@ -14,8 +15,8 @@ use argon2::Params;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Argon2Config, PasswordPolicy};
 use hasher::{Hasher, hash_blocking};
+pub use settings::{Argon2Config, PasswordPolicy};
 use workers::Workers;
 
 /// A password that meets the policy. It cannot be printed.

@@ -13,29 +13,27 @@
 //! 0.82 to 0.93 of the argon2id ceiling: docs/BENCHMARKS.md.)
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+
+use crossbeam_channel::{Sender, TrySendError};
 
 use super::PasswordError;
 
 type Job = Box<dyn FnOnce() + Send>;
 
 pub(super) struct Workers {
-    jobs: mpsc::Sender<Job>,
-    /// Jobs queued and not yet started.
-    waiting: Arc<AtomicUsize>,
-    /// Beyond this many waiting jobs, new ones are refused at once.
-    max_waiting: usize,
+    /// The queue: bounded, so that beyond its capacity a new job is refused
+    /// at once; every thread takes from it directly (a multi-consumer
+    /// channel, no lock around the receiver).
+    jobs: Sender<Job>,
 }
 
 impl Workers {
     /// Starts `threads` hashing threads, `nice` steps below the process's own
     /// priority (at most 19); they stop when `Workers` is dropped.
     pub fn start(threads: usize, nice: i32, max_waiting: usize) -> Result<Workers, PasswordError> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(max_waiting.max(1));
         for n in 0..threads.max(1) {
-            let queue = Arc::clone(&queue);
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("sigil-argon2-{n}"))
                 .spawn(move || {
@@ -46,13 +44,8 @@ impl Workers {
                              (setpriority refused); they run at normal priority"
                         );
                     }
-                    loop {
-                        // The lock is held only while waiting for a job.
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(poisoned) => poisoned.into_inner().recv(),
-                        };
-                        let Ok(job) = job else { return };
+                    // Ends when `Workers` (the one sender) is dropped.
+                    for job in queue.iter() {
                         // A panicking job drops its reply, which its caller
                         // sees as a failure; this thread goes on.
                         let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
@@ -60,16 +53,12 @@ impl Workers {
                 })
                 .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
         }
-        Ok(Workers {
-            jobs,
-            waiting: Arc::new(AtomicUsize::new(0)),
-            max_waiting,
-        })
+        Ok(Workers { jobs })
     }
 
     /// Jobs queued and not yet started.
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.jobs.len()
     }
 
     /// Runs `job` on a hashing thread and waits for its result. A job whose
@@ -78,21 +67,16 @@ impl Workers {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(PasswordError::Busy);
-        }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let waiting = Arc::clone(&self.waiting);
         let queued: Job = Box::new(move || {
-            waiting.fetch_sub(1, Ordering::Relaxed);
             if !reply.is_closed() {
                 let _ = reply.send(job());
             }
         });
-        if self.jobs.send(queued).is_err() {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(PasswordError::Closed);
+        match self.jobs.try_send(queued) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(PasswordError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(PasswordError::Closed),
         }
         answer
             .await

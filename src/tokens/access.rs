@@ -13,7 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{Alg, CLOCK_SKEW_LEEWAY, KeySet, SigningKey};
+use crate::clock::CLOCK_SKEW_LEEWAY;
+use crate::keys::{Alg, KeySet, SigningKey};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -48,7 +49,9 @@ pub enum TokenError {
     Expired,
     #[error("the token is not yet valid")]
     NotYetValid,
-    #[error("the token was issued for another issuer or audience")]
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    #[error("the token was issued for another audience")]
     WrongAudience,
     #[error("the token has been revoked")]
     Revoked,
@@ -130,8 +133,10 @@ pub fn verify_access_token(
         },
     )?;
     let claims = data.claims;
-    let audience_ok = audiences.is_none_or(|list| list.contains(&claims.aud.as_str()));
-    if claims.iss != issuer || !audience_ok {
+    if claims.iss != issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !audiences.is_none_or(|list| list.contains(&claims.aud.as_str())) {
         return Err(TokenError::WrongAudience);
     }
     if now >= claims.exp {

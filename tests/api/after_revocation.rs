@@ -234,7 +234,9 @@ async fn a_login_that_began_before_the_revocation_and_ended_after_it_is_dated_af
     let store = app.sigil.store.as_ref();
     let alice = store.user_by_username("alice").await.unwrap().unwrap();
     let now = app.clock.now();
-    sigil::users::revoke_sessions(&app.sigil, &alice.id, now)
+    let ops = sigil::service::Ops::on(&app.sigil, "test");
+    assert_eq!(ops.now(), now);
+    sigil::service::users::revoke_sessions(&ops, &alice)
         .await
         .unwrap();
     let (token, family, first) = session_records("began-before", &alice.id, &client.id, now - 1);

@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, TestClient, json};
 use crate::on_both_backends;
 
 /// The binary with a clean environment: only what a test passes applies.
-fn sigil(dir: &Path) -> Command {
+pub(crate) fn sigil(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
     command
         .current_dir(dir)
@@ -22,7 +22,7 @@ fn sigil(dir: &Path) -> Command {
     command
 }
 
-fn run(mut command: Command, stdin: Option<&str>) -> Output {
+pub(crate) fn run(mut command: Command, stdin: Option<&str>) -> Output {
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

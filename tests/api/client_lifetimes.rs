@@ -141,7 +141,7 @@ async fn a_lifetime_longer_than_the_servers_is_refused_and_nothing_stored(app: T
     for lifetimes in too_long {
         let refused = sigil::clients::create_client(
             app.sigil.store.as_ref(),
-            config,
+            &config.max_client_lifetimes(),
             NewClient {
                 id: "greedy".into(),
                 lifetimes,

@@ -265,5 +265,14 @@ async fn forged_tampered_and_misdirected_tokens_are_all_refused() {
             challenge.starts_with("Bearer ") && challenge.contains(r#"error="invalid_token""#),
             "{name}: {challenge}"
         );
+        // The description says which check refused it.
+        let says = match name {
+            "wrong issuer" => Some("issued by another issuer"),
+            "wrong audience" => Some("issued for another audience"),
+            _ => None,
+        };
+        if let Some(says) = says {
+            assert!(challenge.contains(says), "{name}: {challenge}");
+        }
     }
 }

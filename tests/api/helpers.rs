@@ -26,26 +26,33 @@ pub enum Backend {
 }
 
 /// Runs each listed `async fn(TestApp)` once per backend, as
-/// `<name>::sqlite` and `<name>::postgres`.
+/// `<name>::sqlite` and `<name>::postgres` (which passes, saying so, where
+/// no Postgres is configured). The app comes from `TestApp::spawn`, or from
+/// the `async fn(Backend) -> Option<TestApp>` given first as
+/// `spawn = path;` (for a configuration of the test's own). The one way to
+/// run a test on both backends.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (spawn = $spawn:path; $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    let app = $spawn($crate::helpers::Backend::Sqlite).await;
                     super::$name(app.expect("SQLite is always available")).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                    if let Some(app) = $spawn($crate::helpers::Backend::Postgres).await {
                         super::$name(app).await;
                     }
                 }
             }
         )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(spawn = $crate::helpers::TestApp::spawn; $($name),*);
     };
 }
 
@@ -116,7 +123,7 @@ impl TestApp {
         db: Option<TestDatabase>,
     ) -> TestApp {
         let addr = listener.local_addr().expect("addr");
-        sigil.spawn_background();
+        sigil::service::background::spawn_background(&sigil);
         let (tx, rx) = oneshot::channel::<()>();
         let server = Arc::clone(&sigil);
         tokio::spawn(async move {
@@ -214,7 +221,7 @@ impl TestApp {
     pub async fn client_from(&self, new: NewClient) -> TestClient {
         let (client, secret) = create_client(
             self.sigil.store.as_ref(),
-            &self.sigil.config,
+            &self.sigil.config.max_client_lifetimes(),
             new,
             self.clock.now_secs(),
         )

@@ -26,6 +26,15 @@ fn now(app: &TestApp) -> i64 {
     sigil::clock::Clock::now(&app.clock)
 }
 
+/// A key operation by the actor `test`, now, on the node's audit trail.
+fn by(app: &TestApp) -> sigil::audit::By<'_> {
+    sigil::audit::By {
+        trail: &app.sigil.audit,
+        actor: "test",
+        at: now(app),
+    }
+}
+
 fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
@@ -76,7 +85,7 @@ async fn a_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_old_unti
         app.sigil.keys.policy(),
     );
 
-    let dry = ops::rotate(store, kek, policy, Alg::RS256, "test", now(&app), true)
+    let dry = ops::rotate(store, kek, policy, Alg::RS256, by(&app), true)
         .await
         .unwrap();
     assert!(dry.dry_run && dry.new_kid.is_none());
@@ -86,7 +95,7 @@ async fn a_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_old_unti
         "a dry run changes nothing"
     );
 
-    let done = ops::rotate(store, kek, policy, Alg::RS256, "test", now(&app), false)
+    let done = ops::rotate(store, kek, policy, Alg::RS256, by(&app), false)
         .await
         .unwrap();
     let new_kid = done.new_kid.unwrap();
@@ -100,7 +109,7 @@ async fn a_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_old_unti
         old_kid,
         "the pending key does not sign yet"
     );
-    let again = ops::rotate(store, kek, policy, Alg::RS256, "test", now(&app), false).await;
+    let again = ops::rotate(store, kek, policy, Alg::RS256, by(&app), false).await;
     assert!(again.is_err(), "one rotation at a time per algorithm");
 
     app.clock.advance(3600); // the pending lead
@@ -259,7 +268,7 @@ async fn an_emergency_rotation_invalidates_the_compromised_keys_tokens_at_once(a
         .unwrap()
         .to_string();
 
-    let done = ops::emergency_rotate(store, kek, policy, &compromised, "test", now(&app), false)
+    let done = ops::emergency_rotate(store, kek, policy, &compromised, by(&app), false)
         .await
         .unwrap();
     app.sigil.reload_keys().await.unwrap();
@@ -489,18 +498,9 @@ async fn private_keys_are_never_stored_in_plaintext_and_rewrap_changes_the_kek()
         app.sigil.keys.kek(),
         app.sigil.keys.policy(),
     );
-    let imported = ops::import_pem(
-        store,
-        kek,
-        policy,
-        Alg::RS256,
-        &pem,
-        "test",
-        now(&app),
-        false,
-    )
-    .await
-    .unwrap();
+    let imported = ops::import_pem(store, kek, policy, Alg::RS256, &pem, by(&app), false)
+        .await
+        .unwrap();
     let kid = imported.new_kid.unwrap();
     app.sigil.reload_keys().await.unwrap();
     assert!(
@@ -528,20 +528,24 @@ async fn private_keys_are_never_stored_in_plaintext_and_rewrap_changes_the_kek()
 
     // Rewrap under a new KEK: the old one no longer opens the keys.
     let (new_kek, encoded) = sigil::keys::Kek::generate().unwrap();
-    ops::rewrap(store, kek, &new_kek, "test", now(&app), false)
+    ops::rewrap(store, kek, &new_kek, by(&app), false)
         .await
         .unwrap();
-    let mut config = app.sigil.config.clone();
+    let config = app.sigil.config.clone();
     let old_open = sigil::Sigil::open(
         config.clone(),
         std::sync::Arc::new(sigil::clock::SystemClock),
     )
     .await;
     assert!(old_open.is_err(), "the old KEK is refused after a rewrap");
+    let mut config = config.into_inner();
     config.kek = Some(encoded);
-    sigil::Sigil::open(config, std::sync::Arc::new(sigil::clock::SystemClock))
-        .await
-        .expect("the new KEK opens");
+    sigil::Sigil::open(
+        config.validated().unwrap(),
+        std::sync::Arc::new(sigil::clock::SystemClock),
+    )
+    .await
+    .expect("the new KEK opens");
 
     // A malformed PEM is refused with a clear message.
     let err = ops::import_pem(
@@ -550,8 +554,7 @@ async fn private_keys_are_never_stored_in_plaintext_and_rewrap_changes_the_kek()
         policy,
         Alg::EdDSA,
         "not a pem",
-        "test",
-        now(&app),
+        by(&app),
         false,
     )
     .await;

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{Backend, NowSecs, TestApp, json, row_counts, scalar};
+use crate::on_both_backends;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -24,17 +25,7 @@ async fn app(backend: Backend) -> Option<TestApp> {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pass_deletes_only_what_can_no_longer_matter_on_sqlite() {
-    a_pass_deletes_only_what_can_no_longer_matter(app(Backend::Sqlite).await.unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pass_deletes_only_what_can_no_longer_matter_on_postgres() {
-    if let Some(app) = app(Backend::Postgres).await {
-        a_pass_deletes_only_what_can_no_longer_matter(app).await;
-    }
-}
+on_both_backends!(spawn = super::app; a_pass_deletes_only_what_can_no_longer_matter);
 
 fn jti(access_token: &str) -> String {
     let payload = access_token.split('.').nth(1).expect("a JWT");
@@ -172,7 +163,9 @@ async fn a_pass_deletes_only_what_can_no_longer_matter(app: TestApp) {
 
     let guard = METRICS.lock().await;
     let counters_before = pruned_counters();
-    let report = app.sigil.prune_once().await.expect("a pass");
+    let report = sigil::service::background::prune_once(&app.sigil)
+        .await
+        .expect("a pass");
     let counters_after = pruned_counters();
     drop(guard);
     let after = row_counts(url).await;
@@ -251,7 +244,9 @@ async fn a_pass_deletes_only_what_can_no_longer_matter(app: TestApp) {
     );
 
     // A second pass right away finds nothing more.
-    let again = app.sigil.prune_once().await.unwrap();
+    let again = sigil::service::background::prune_once(&app.sigil)
+        .await
+        .unwrap();
     assert_eq!(again.rows(), 0, "{again:?}");
 }
 
@@ -275,7 +270,7 @@ async fn a_pass_against_a_locked_database_fails_and_the_next_one_succeeds() {
     locker.execute("BEGIN EXCLUSIVE").await.unwrap();
     let guard = METRICS.lock().await;
     let failures = counter("sigil_prune_failures_total");
-    let failed = app.sigil.prune_once().await;
+    let failed = sigil::service::background::prune_once(&app.sigil).await;
     assert!(
         matches!(failed, Err(sigil::store::StoreError::Unavailable(_))),
         "{failed:?}"
@@ -283,7 +278,9 @@ async fn a_pass_against_a_locked_database_fails_and_the_next_one_succeeds() {
     assert_eq!(counter("sigil_prune_failures_total"), failures + 1);
     locker.execute("ROLLBACK").await.unwrap();
 
-    let report = app.sigil.prune_once().await.expect("the next pass works");
+    let report = sigil::service::background::prune_once(&app.sigil)
+        .await
+        .expect("the next pass works");
     drop(guard);
     assert_eq!(report.revocations, 1);
     assert_eq!(app.feed(&web, "0").await["entries"], serde_json::json!([]));

@@ -338,7 +338,9 @@ async fn a_password_change_or_disablement_revokes_every_session(app: TestApp) {
     let now = sigil::clock::Clock::now(&app.clock);
 
     app.set_password("alice", "a brand new password").await;
-    sigil::users::set_disabled(store, "bob", true, config.revocation_window(), now)
+    let audit = sigil::audit::Audit::new();
+    let cli = sigil::service::Ops::offline(store, config, &audit, sigil::service::CLI, now);
+    sigil::service::users::set_disabled(&cli, "bob", true)
         .await
         .unwrap();
     app.sigil.revocations_changed(now).await;

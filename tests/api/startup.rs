@@ -6,6 +6,7 @@ use sigil::Sigil;
 use sigil::clock::SystemClock;
 
 use crate::helpers::{Backend, TestApp, TestDatabase, test_config};
+use crate::on_both_backends;
 
 #[tokio::test]
 async fn a_wrong_kek_stops_start_up_and_changes_nothing() {
@@ -13,9 +14,9 @@ async fn a_wrong_kek_stops_start_up_and_changes_nothing() {
     let config = app.sigil.config.clone();
     let keys_before = app.sigil.store.list_keys().await.unwrap();
     let (_, other_kek) = sigil::keys::Kek::generate().unwrap();
-    let mut wrong = config.clone();
+    let mut wrong = config.clone().into_inner();
     wrong.kek = Some(other_kek);
-    let error = Sigil::open(wrong, Arc::new(SystemClock))
+    let error = Sigil::open(wrong.validated().unwrap(), Arc::new(SystemClock))
         .await
         .err()
         .expect("refused");
@@ -59,11 +60,8 @@ async fn on_postgres_sigil_will_not_invent_a_kek_that_other_nodes_lack() {
 /// table of a later migration is in the way, as a kill would leave it
 /// half-made) leaves the database as it found it, with no migration
 /// recorded; once the obstacle is gone, the next start creates everything.
-async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema(
-    url: &str,
-    dir: &std::path::Path,
-    kek: Option<secrecy::SecretString>,
-) {
+async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema(empty: Empty) {
+    let (url, dir, kek) = (empty.url.as_str(), empty.dir.path(), empty.kek.clone());
     use crate::helpers::{execute_sql, scalar};
     execute_sql(url, "CREATE TABLE audit_events (in_the_way INTEGER)").await;
     let mut config = test_config(url, dir);
@@ -92,25 +90,44 @@ async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema(
     sigil.store.close().await;
 }
 
-#[tokio::test]
-async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
-    // The file exists (empty) before the first start, as a kill leaves it.
-    std::fs::write(dir.path().join("sigil.db"), b"").unwrap();
-    a_first_start_that_fails_mid_schema_leaves_no_partial_schema(&url, dir.path(), None).await;
+/// An empty database (and the directory for its keys) on `backend`, as a
+/// first start finds it.
+struct Empty {
+    url: String,
+    dir: tempfile::TempDir,
+    /// Postgres needs a KEK given; SQLite creates its own.
+    kek: Option<secrecy::SecretString>,
+    _db: Option<TestDatabase>,
 }
 
-#[tokio::test]
-async fn a_first_start_that_fails_mid_schema_leaves_no_partial_schema_on_postgres() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+async fn empty(backend: Backend) -> Option<Empty> {
     let dir = tempfile::tempdir().unwrap();
-    let (_, kek) = sigil::keys::Kek::generate().unwrap();
-    a_first_start_that_fails_mid_schema_leaves_no_partial_schema(&db.url, dir.path(), Some(kek))
-        .await;
+    match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
+            // The file exists (empty) before the first start, as a kill leaves it.
+            std::fs::write(dir.path().join("sigil.db"), b"").unwrap();
+            Some(Empty {
+                url,
+                dir,
+                kek: None,
+                _db: None,
+            })
+        }
+        Backend::Postgres => {
+            let db = TestDatabase::create().await?;
+            let (_, kek) = sigil::keys::Kek::generate().unwrap();
+            Some(Empty {
+                url: db.url.clone(),
+                dir,
+                kek: Some(kek),
+                _db: Some(db),
+            })
+        }
+    }
 }
+
+on_both_backends!(spawn = super::empty; a_first_start_that_fails_mid_schema_leaves_no_partial_schema);
 
 /// Two nodes starting at once on one empty database: one creates the
 /// schema, the other waits for it and finds it complete; both serve.

@@ -14,19 +14,23 @@ use secrecy::ExposeSecret;
 use sigil::Sigil;
 use sigil::clock::SystemClock;
 
-use crate::helpers::{TestDatabase, execute_sql, row_counts, scalar, test_config};
+use crate::helpers::{Backend, TestDatabase, execute_sql, row_counts, scalar, test_config};
+use crate::on_both_backends;
 
 /// The newest migration this build knows, read from the migrations folder
 /// (so that a new migration needs no change here).
 fn latest_migration() -> i64 {
-    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            name.split('_').next()?.parse::<i64>().ok()
-        })
-        .max()
-        .unwrap()
+    std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/store/migrations/sqlite"
+    ))
+    .unwrap()
+    .filter_map(|e| {
+        let name = e.ok()?.file_name().into_string().ok()?;
+        name.split('_').next()?.parse::<i64>().ok()
+    })
+    .max()
+    .unwrap()
 }
 
 /// A database with the full schema and keys, made by starting Sigil once,
@@ -256,7 +260,7 @@ async fn one_migration_older(url: &str) {
     } else {
         "postgres"
     };
-    let dir = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/store/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
     let file = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -309,7 +313,7 @@ async fn newest_migration_failed(url: &str) {
     .await;
 }
 
-async fn schema_cases(prepared: Prepared) {
+async fn a_schema_older_newer_or_half_migrated_stops_start_up(prepared: Prepared) {
     let latest = latest_migration();
     let url = prepared.url.clone();
 
@@ -404,17 +408,15 @@ async fn schema_cases(prepared: Prepared) {
     sigil.store.close().await;
 }
 
-#[tokio::test]
-async fn a_schema_older_newer_or_half_migrated_stops_start_up_on_sqlite() {
-    schema_cases(Prepared::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn a_schema_older_newer_or_half_migrated_stops_start_up_on_postgres() {
-    if let Some(prepared) = Prepared::postgres().await {
-        schema_cases(prepared).await;
+/// A database with the schema and keys of a first start, on `backend`.
+async fn prepared(backend: Backend) -> Option<Prepared> {
+    match backend {
+        Backend::Sqlite => Some(Prepared::sqlite().await),
+        Backend::Postgres => Prepared::postgres().await,
     }
 }
+
+on_both_backends!(spawn = super::prepared; a_schema_older_newer_or_half_migrated_stops_start_up);
 
 #[tokio::test]
 async fn a_bad_kek_or_keys_folder_stops_start_up_with_one_line_and_changes_nothing() {

@@ -8,26 +8,10 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, json};
+use crate::on_both_backends;
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(crate::helpers::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(crate::helpers::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both!(
+on_both_backends!(
+    spawn = super::spawn;
     a_locked_out_pair_is_answered_exactly_like_a_wrong_password_until_the_lockout_ends,
     one_address_cannot_lock_a_victim_out_from_another_address,
     failures_from_many_addresses_lock_the_account_for_a_while,
@@ -78,11 +62,8 @@ async fn answer(response: Response) -> (StatusCode, Value) {
 }
 
 async fn a_locked_out_pair_is_answered_exactly_like_a_wrong_password_until_the_lockout_ends(
-    backend: Backend,
+    app: TestApp,
 ) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
     app.user("alice").await;
     let client = public_client(&app).await;
     let attacker = "203.0.113.5";
@@ -103,10 +84,7 @@ async fn a_locked_out_pair_is_answered_exactly_like_a_wrong_password_until_the_l
     assert_eq!(after.status(), StatusCode::OK);
 }
 
-async fn one_address_cannot_lock_a_victim_out_from_another_address(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn one_address_cannot_lock_a_victim_out_from_another_address(app: TestApp) {
     app.user("alice").await;
     let client = public_client(&app).await;
     // Far more failures than the account limit (8), all from one address:
@@ -128,10 +106,7 @@ async fn one_address_cannot_lock_a_victim_out_from_another_address(backend: Back
     );
 }
 
-async fn failures_from_many_addresses_lock_the_account_for_a_while(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn failures_from_many_addresses_lock_the_account_for_a_while(app: TestApp) {
     app.user("alice").await;
     let client = public_client(&app).await;
     // Two addresses, four failures each: the account limit of eight.
@@ -153,10 +128,7 @@ async fn failures_from_many_addresses_lock_the_account_for_a_while(backend: Back
     );
 }
 
-async fn a_successful_login_clears_its_addresses_failures(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn a_successful_login_clears_its_addresses_failures(app: TestApp) {
     app.user("alice").await;
     let client = public_client(&app).await;
     let from = "198.51.100.7";
@@ -177,10 +149,7 @@ async fn a_successful_login_clears_its_addresses_failures(backend: Backend) {
     );
 }
 
-async fn counters_are_shared_by_every_node_on_one_database(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn counters_are_shared_by_every_node_on_one_database(app: TestApp) {
     app.user("alice").await;
     let client = public_client(&app).await;
     let other = app.spawn_node().await;
@@ -196,10 +165,7 @@ async fn counters_are_shared_by_every_node_on_one_database(backend: Backend) {
     }
 }
 
-async fn registrations_per_address_are_limited_with_a_retry_after(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn registrations_per_address_are_limited_with_a_retry_after(app: TestApp) {
     let register = |name: &'static str, from: &'static str| {
         app.post("/users")
             .header("x-forwarded-for", from)
@@ -341,11 +307,8 @@ async fn unknown_wrong_disabled_and_locked_logins_take_the_same_time() {
     }
 }
 
-async fn guessing_a_client_secret_is_throttled_per_address_and_client_only(backend: Backend) {
+async fn guessing_a_client_secret_is_throttled_per_address_and_client_only(app: TestApp) {
     use sigil::clients::GrantType;
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
     let svc = app
         .client("svc", false, &[GrantType::ClientCredentials], "read", None)
         .await;

@@ -114,9 +114,14 @@ async fn client_secret_post_and_url_encoded_basic_credentials_both_authenticate(
         secret: Some("a secret: with+special/chars & more!!".to_string().into()),
         ..Default::default()
     };
-    sigil::clients::create_client(app.sigil.store.as_ref(), &app.sigil.config, new, 0)
-        .await
-        .unwrap();
+    sigil::clients::create_client(
+        app.sigil.store.as_ref(),
+        &app.sigil.config.max_client_lifetimes(),
+        new,
+        0,
+    )
+    .await
+    .unwrap();
     let encoded_secret = "a+secret%3A+with%2Bspecial%2Fchars+%26+more%21%21";
     let basic = app
         .post("/oauth/token")

@@ -102,8 +102,15 @@ async fn a_profile_served_from_memory_is_refused_as_soon_as_the_user_is_disabled
     // What `sigil users disable` (another process) does, then the node's
     // next read of the revocation feed.
     let now = app.sigil.clock.now();
-    let window = app.sigil.config.revocation_window();
-    sigil::users::set_disabled(app.sigil.store.as_ref(), "alice", true, window, now)
+    let audit = sigil::audit::Audit::new();
+    let cli = sigil::service::Ops::offline(
+        app.sigil.store.as_ref(),
+        &app.sigil.config,
+        &audit,
+        sigil::service::CLI,
+        now,
+    );
+    sigil::service::users::set_disabled(&cli, "alice", true)
         .await
         .unwrap();
     app.sigil.revocations_changed(now).await;

@@ -6,26 +6,10 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::BuildError;
-use crate::verifier::{Settings, Verifier};
-
-/// What to do when Sigil has been unreachable for longer than the
-/// staleness bound, so revocations (or key removals) may have been missed.
-///
-/// ```
-/// use sigil_verify::FailMode;
-/// assert_eq!(FailMode::default(), FailMode::Closed);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailMode {
-    /// Refuse every token with [`VerifyError::Unavailable`](crate::VerifyError::Unavailable)
-    /// (HTTP 503) until Sigil answers again. The safe default.
-    #[default]
-    Closed,
-    /// Keep accepting tokens that verify against the cached keys, logging
-    /// and counting each one ([`Stats::fail_open_accepts`](crate::Stats::fail_open_accepts)).
-    Open,
-}
+use crate::fail_mode::FailMode;
+use crate::settings::{DEFAULT_POLL, Settings};
+use crate::token::Policy;
+use crate::verifier::Verifier;
 
 /// Default tolerance for clock skew between Sigil and this service.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -225,9 +209,97 @@ impl VerifierBuilder {
     /// tasks (on the current Tokio runtime). Fails with a message naming
     /// the setting or URL at fault; nothing keeps running after a failure.
     pub async fn build(self) -> Result<Verifier, BuildError> {
-        let settings = Settings::check(self)?;
+        let settings = check(self)?;
         Verifier::start(settings).await
     }
+}
+
+impl Verifier {
+    /// Starts configuring a verifier. See [`VerifierBuilder`].
+    ///
+    /// ```
+    /// let builder = sigil_verify::Verifier::builder()
+    ///     .issuer("https://sigil.example.com")
+    ///     .audience("notes-api");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+}
+
+/// Checks every setting and turns the builder into the [`Settings`] a
+/// verifier starts from. Fetches nothing.
+fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
+    let config = |msg: &str| Err(BuildError::Config(msg.to_string()));
+    let Some(issuer) = b.issuer else {
+        return config("the issuer is required: .issuer(\"https://sigil.example.com\")");
+    };
+    check_issuer(&issuer)?;
+    if b.audiences.is_empty() || b.audiences.iter().any(String::is_empty) {
+        return config(
+            "an audience is required (RFC 9068 §4): .audience(..) with the `aud` Sigil issues for this service",
+        );
+    }
+    if b.static_jwks.is_some() && b.jwks_uri.is_some() {
+        return config("static_jwks and jwks_uri exclude each other");
+    }
+    if b.leeway > Duration::from_secs(300) {
+        return config("the leeway must be at most 5 minutes");
+    }
+    if b.poll_interval
+        .is_some_and(|p| p < Duration::from_millis(50))
+    {
+        return config("the poll interval must be at least 50 ms");
+    }
+    if b.feed
+        .as_ref()
+        .is_some_and(|(id, secret)| id.is_empty() || secret.is_empty())
+    {
+        return config("the revocation feed needs a client id and a client secret");
+    }
+    let poll = b.poll_interval.unwrap_or(DEFAULT_POLL);
+    if b.feed.is_some() && b.staleness_bound <= poll {
+        return config("the staleness bound must be longer than the poll interval");
+    }
+    if b.staleness_bound > Duration::from_secs(7 * 24 * 3600) {
+        return config("the staleness bound must be at most 7 days");
+    }
+    if b.negative_cache_ttl > Duration::from_secs(3600) {
+        return config("the negative cache ttl must be at most 1 hour");
+    }
+    if b.refetch_cooldown > Duration::from_secs(60) {
+        return config("the refetch cooldown must be at most 60 s");
+    }
+    let http = match b.http {
+        Some(client) => client,
+        None => reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("sigil-verify/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| BuildError::Config(format!("cannot build the HTTP client: {e}")))?,
+    };
+    let realm = b.realm.unwrap_or_else(|| b.audiences[0].clone());
+    Ok(Settings {
+        policy: Policy {
+            issuer,
+            audiences: b.audiences,
+            leeway: b.leeway.as_secs() as i64,
+        },
+        jwks_uri: b.jwks_uri,
+        static_jwks: b.static_jwks,
+        feed: b.feed,
+        poll_interval: b.poll_interval,
+        staleness_bound: b.staleness_bound,
+        fail_mode: b.fail_mode,
+        refetch_cooldown: b.refetch_cooldown,
+        negative_cache_ttl: b.negative_cache_ttl,
+        realm,
+        clock: b.clock,
+        http,
+    })
 }
 
 /// Checks that `issuer` is an absolute http(s) URL without query or fragment.

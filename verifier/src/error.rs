@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::FailMode;
+use crate::fail_mode::FailMode;
 
 /// Why a token was not accepted.
 ///

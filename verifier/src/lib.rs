@@ -65,24 +65,43 @@
 )]
 #![warn(missing_docs)]
 
+// The modules import one way, each only from those listed before it:
+//
+//   clock, claims, jwks, fail_mode    (import no other module)
+//   error       <- fail_mode
+//   revocation  <- claims, error
+//   token       <- claims, error, jwks
+//   stats       <- fail_mode
+//   settings    <- clock, fail_mode, token
+//   verifier    <- claims, error, fail_mode, jwks, revocation, settings,
+//                  stats, token
+//   builder     <- clock, error, fail_mode, settings, token, verifier
+//   axum        <- claims, error, verifier (through the re-exports below)
+//
+// `builder` checks a `VerifierBuilder` into `Settings` and hands them to
+// `Verifier::start`; `verifier` never names the builder (`Verifier::builder`
+// is defined in `builder`).
 #[cfg(feature = "axum")]
 pub mod axum;
 mod builder;
 mod claims;
 mod clock;
 mod error;
+mod fail_mode;
 mod jwks;
 mod revocation;
+mod settings;
 mod stats;
 mod token;
 mod verifier;
 
 pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_REFETCH_COOLDOWN, DEFAULT_STALENESS_BOUND,
-    FailMode, VerifierBuilder,
+    VerifierBuilder,
 };
 pub use claims::Claims;
 pub use clock::{Clock, SystemClock};
 pub use error::{BuildError, RevokedBy, StaleSource, Staleness, VerifyError};
+pub use fail_mode::FailMode;
 pub use stats::Stats;
 pub use verifier::Verifier;

@@ -1,6 +1,6 @@
 //! A snapshot of a verifier's health, for metrics and health checks.
 
-use crate::builder::FailMode;
+use crate::fail_mode::FailMode;
 
 /// Counters and ages from [`Verifier::stats`](crate::Verifier::stats).
 /// Counters only grow; they are cheap to read and meant to be exported as

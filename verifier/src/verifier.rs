@@ -17,14 +17,14 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::builder::{FailMode, VerifierBuilder, check_issuer};
 use crate::claims::Claims;
-use crate::clock::Clock;
 use crate::error::{BuildError, RevokedBy, StaleSource, Staleness, VerifyError};
+use crate::fail_mode::FailMode;
 use crate::jwks::{self, Freshness, KeySet};
 use crate::revocation::{Entry, Page, Revocations};
+use crate::settings::{DEFAULT_POLL, Settings};
 use crate::stats::Stats;
-use crate::token::{self, Policy};
+use crate::token;
 
 /// Largest JWKS body read.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
@@ -36,8 +36,6 @@ const MAX_PAGES_PER_POLL: usize = 100;
 const MIN_REFRESH: Duration = Duration::from_secs(1);
 /// Longest wait between retries of a failing JWKS refresh.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Poll interval when neither the builder nor the feed names one.
-const DEFAULT_POLL: Duration = Duration::from_secs(5);
 /// Most `kid`s remembered as unknown at once.
 const NEGATIVE_CACHE_CAPACITY: usize = 4096;
 
@@ -77,100 +75,6 @@ impl std::fmt::Debug for Verifier {
             .field("jwks_uri", &s.jwks_uri)
             .field("fail_mode", &s.fail_mode)
             .finish_non_exhaustive()
-    }
-}
-
-/// Checked settings, ready to start from.
-pub(crate) struct Settings {
-    pub policy: Policy,
-    pub jwks_uri: Option<String>,
-    static_jwks: Option<Vec<u8>>,
-    feed: Option<(String, String)>,
-    poll_interval: Option<Duration>,
-    staleness_bound: Duration,
-    pub fail_mode: FailMode,
-    refetch_cooldown: Duration,
-    negative_cache_ttl: Duration,
-    pub realm: String,
-    clock: Arc<dyn Clock>,
-    http: reqwest::Client,
-}
-
-impl Settings {
-    pub(crate) fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
-        let config = |msg: &str| Err(BuildError::Config(msg.to_string()));
-        let Some(issuer) = b.issuer else {
-            return config("the issuer is required: .issuer(\"https://sigil.example.com\")");
-        };
-        check_issuer(&issuer)?;
-        if b.audiences.is_empty() || b.audiences.iter().any(String::is_empty) {
-            return config(
-                "an audience is required (RFC 9068 §4): .audience(..) with the `aud` Sigil issues for this service",
-            );
-        }
-        if b.static_jwks.is_some() && b.jwks_uri.is_some() {
-            return config("static_jwks and jwks_uri exclude each other");
-        }
-        if b.leeway > Duration::from_secs(300) {
-            return config("the leeway must be at most 5 minutes");
-        }
-        if b.poll_interval
-            .is_some_and(|p| p < Duration::from_millis(50))
-        {
-            return config("the poll interval must be at least 50 ms");
-        }
-        if b.feed
-            .as_ref()
-            .is_some_and(|(id, secret)| id.is_empty() || secret.is_empty())
-        {
-            return config("the revocation feed needs a client id and a client secret");
-        }
-        let poll = b.poll_interval.unwrap_or(DEFAULT_POLL);
-        if b.feed.is_some() && b.staleness_bound <= poll {
-            return config("the staleness bound must be longer than the poll interval");
-        }
-        if b.staleness_bound > Duration::from_secs(7 * 24 * 3600) {
-            return config("the staleness bound must be at most 7 days");
-        }
-        if b.negative_cache_ttl > Duration::from_secs(3600) {
-            return config("the negative cache ttl must be at most 1 hour");
-        }
-        if b.refetch_cooldown > Duration::from_secs(60) {
-            return config("the refetch cooldown must be at most 60 s");
-        }
-        let http = match b.http {
-            Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("sigil-verify/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| BuildError::Config(format!("cannot build the HTTP client: {e}")))?,
-        };
-        let realm = b.realm.unwrap_or_else(|| b.audiences[0].clone());
-        Ok(Settings {
-            policy: Policy {
-                issuer,
-                audiences: b.audiences,
-                leeway: b.leeway.as_secs() as i64,
-            },
-            jwks_uri: b.jwks_uri,
-            static_jwks: b.static_jwks,
-            feed: b.feed,
-            poll_interval: b.poll_interval,
-            staleness_bound: b.staleness_bound,
-            fail_mode: b.fail_mode,
-            refetch_cooldown: b.refetch_cooldown,
-            negative_cache_ttl: b.negative_cache_ttl,
-            realm,
-            clock: b.clock,
-            http,
-        })
-    }
-
-    fn base_url(&self) -> &str {
-        self.policy.issuer.trim_end_matches('/')
     }
 }
 
@@ -262,18 +166,6 @@ impl From<VerifyError> for Failure {
 }
 
 impl Verifier {
-    /// Starts configuring a verifier. See [`VerifierBuilder`].
-    ///
-    /// ```
-    /// let builder = sigil_verify::Verifier::builder()
-    ///     .issuer("https://sigil.example.com")
-    ///     .audience("notes-api");
-    /// # let _ = builder;
-    /// ```
-    pub fn builder() -> VerifierBuilder {
-        VerifierBuilder::default()
-    }
-
     pub(crate) async fn start(mut settings: Settings) -> Result<Verifier, BuildError> {
         let static_jwks = settings.static_jwks.take();
         if static_jwks.is_none() && settings.jwks_uri.is_none() {

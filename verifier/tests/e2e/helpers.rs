@@ -69,7 +69,7 @@ impl TestSigil {
         let sigil = sigil::Sigil::open(config, Arc::new(clock.clone()))
             .await
             .expect("sigil starts");
-        sigil.spawn_background();
+        sigil::service::background::spawn_background(&sigil);
         let mut app = TestSigil {
             base: format!("http://{addr}"),
             addr,
@@ -115,6 +115,15 @@ impl TestSigil {
         self.clock.now()
     }
 
+    /// A key operation by the actor `test`, now, on the node's audit trail.
+    pub fn by(&self) -> sigil::audit::By<'_> {
+        sigil::audit::By {
+            trail: &self.sigil.audit,
+            actor: "test",
+            at: self.now(),
+        }
+    }
+
     /// A verifier for this Sigil, configured as the notes service
     /// configures its own from the environment, plus the manual clock; it
     /// reads the feed as `feed_client` every [`POLL`].
@@ -155,7 +164,7 @@ impl TestSigil {
         };
         let (client, secret) = create_client(
             self.sigil.store.as_ref(),
-            &self.sigil.config,
+            &self.sigil.config.max_client_lifetimes(),
             new,
             self.now(),
         )

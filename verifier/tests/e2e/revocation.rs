@@ -95,7 +95,9 @@ async fn a_revoked_session_and_a_logged_out_user_are_refused() {
     let first = sigil.access_token(&app, "alice").await;
     let second = sigil.access_token(&app, "alice").await;
     let sub = verifier.verify(&first).await.unwrap().sub;
-    sigil::users::revoke_sessions(&sigil.sigil, &sub, sigil.now())
+    let user = sigil.sigil.store.user_by_id(&sub).await.unwrap().unwrap();
+    let ops = sigil::service::Ops::on(&sigil.sigil, "test");
+    sigil::service::users::revoke_sessions(&ops, &user)
         .await
         .unwrap();
     let logged_out = eventually(POLL + SLACK, async || {
@@ -136,7 +138,7 @@ async fn an_emergency_rotation_refuses_the_old_keys_tokens_and_accepts_the_new_k
         sigil.sigil.keys.kek(),
         sigil.sigil.keys.policy(),
     );
-    let done = ops::emergency_rotate(store, kek, policy, &compromised, "test", sigil.now(), false)
+    let done = ops::emergency_rotate(store, kek, policy, &compromised, sigil.by(), false)
         .await
         .unwrap();
     sigil.sigil.reload_keys().await.unwrap();
@@ -181,17 +183,9 @@ async fn a_new_key_met_while_sigil_is_down_is_accepted_once_sigil_is_back() {
         sigil.sigil.keys.kek(),
         sigil.sigil.keys.policy(),
     );
-    ops::emergency_rotate(
-        store,
-        kek,
-        policy,
-        &kid_of(&old),
-        "test",
-        sigil.now(),
-        false,
-    )
-    .await
-    .unwrap();
+    ops::emergency_rotate(store, kek, policy, &kid_of(&old), sigil.by(), false)
+        .await
+        .unwrap();
     sigil.sigil.reload_keys().await.unwrap();
     let fresh = sigil.service_token(&app).await;
 

@@ -55,7 +55,7 @@ async fn a_scheduled_rotation_of_both_algorithms_rejects_no_valid_token() {
         sigil.sigil.keys.policy(),
     );
     for alg in [Alg::RS256, Alg::EdDSA] {
-        ops::rotate(store, kek, policy, alg, "test", sigil.now(), false)
+        ops::rotate(store, kek, policy, alg, sigil.by(), false)
             .await
             .unwrap();
     }
@@ -134,7 +134,7 @@ async fn an_unknown_kid_is_fetched_once_for_all_callers_and_forged_kids_stay_che
         sigil.sigil.keys.kek(),
         sigil.sigil.keys.policy(),
     );
-    ops::rotate(store, kek, policy, Alg::EdDSA, "test", sigil.now(), false)
+    ops::rotate(store, kek, policy, Alg::EdDSA, sigil.by(), false)
         .await
         .unwrap();
     sigil

@@ -53,6 +53,45 @@ pub struct Health {
     outage_wait: Duration,
 }
 
+/// The pool, reachable only through the health gate: a statement's
+/// connection comes from [`Gated::conn`], so no new query can skip it.
+pub struct Gated {
+    pool: PgPool,
+    health: Health,
+}
+
+impl Gated {
+    pub fn new(pool: PgPool, health: Health) -> Gated {
+        Gated { pool, health }
+    }
+
+    /// A pooled connection, unless the server is known to be unreachable
+    /// (see [`Health::acquire`]).
+    pub async fn conn(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.health.acquire(&self.pool).await
+    }
+
+    /// The pool's occupancy: connections open, idle, and at most.
+    pub fn occupancy(&self) -> (u32, u32, u32) {
+        let pool = &self.pool;
+        (
+            pool.size(),
+            pool.num_idle() as u32,
+            pool.options().get_max_connections(),
+        )
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The probe's last verdict.
+    pub fn is_up(&self) -> bool {
+        self.health.is_up()
+    }
+}
+
 /// What one probe learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Probe {
@@ -65,12 +104,16 @@ enum Probe {
 
 impl Health {
     pub fn new(outage_wait: Duration) -> Health {
-        crate::metrics::database_up(true);
         Health {
             up: watch::Sender::new(true),
             wake: Arc::new(Notify::new()),
             outage_wait,
         }
+    }
+
+    /// The probe's last verdict.
+    pub fn is_up(&self) -> bool {
+        *self.up.borrow()
     }
 
     fn unavailable() -> StoreError {
@@ -107,7 +150,6 @@ impl Health {
 
     fn set(&self, up: bool) {
         if self.up.send_replace(up) != up {
-            crate::metrics::database_up(up);
             if up {
                 tracing::info!("the database is reachable again");
             } else {

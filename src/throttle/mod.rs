@@ -26,13 +26,16 @@
 //! a lockout reached through another node's failures holds here within that
 //! second (the same check-then-act window concurrent requests always had).
 
+mod settings;
+
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::config::ThrottleConfig;
+pub use settings::ThrottleConfig;
+
 use crate::store::{Store, StoreResult, ThrottleRecord, ThrottleRule};
 
 /// The first delay once a pair's free failures are used up.

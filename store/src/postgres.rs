@@ -9,13 +9,14 @@ use sqlx::{Connection, Row};
 use tokio::sync::watch;
 
 use super::PoolSettings;
-use super::pg_health::Health;
+use super::pg_health::{Gated, Health};
 use super::{AppliedMigration, OnOpen, SchemaState, ThrottleRecord, ThrottleRule, settle_schema};
 use super::{
     AuditRecord, ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation,
     PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
     StoreResult, UserRecord,
 };
+use crate::sql;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -31,9 +32,9 @@ const REVOCATION_LOCK: i64 = 0x5161_6c00_0001;
 const CREATE_SCHEMA_LOCK: i64 = 0x5161_6c00_0003;
 
 pub struct PostgresStore {
-    pool: PgPool,
-    /// Fails store calls fast while the server is unreachable.
-    health: Health,
+    /// The pool behind the health gate: every statement's connection comes
+    /// from [`Gated::conn`], which fails fast while the server is down.
+    db: Gated,
     /// Bumped on every NOTIFY from any node, and after the listening
     /// connection is re-established (notifications may have been missed).
     changes: watch::Receiver<u64>,
@@ -81,8 +82,7 @@ impl PostgresStore {
         health.spawn_probe(pool.clone(), url);
         Ok((
             PostgresStore {
-                pool,
-                health,
+                db: Gated::new(pool, health),
                 changes,
                 client_changes,
             },
@@ -183,7 +183,7 @@ impl PostgresStore {
         let done = sqlx::query(sql)
             .bind(before)
             .bind(limit)
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -200,82 +200,77 @@ impl Store for PostgresStore {
     }
 
     async fn schema_is_current(&self) -> StoreResult<bool> {
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&mut *self.health.acquire(&self.pool).await?)
-        .await?;
+        let applied: Vec<i64> = sqlx::query_scalar(sql::APPLIED_MIGRATIONS)
+            .fetch_all(&mut *self.db.conn().await?)
+            .await?;
         let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
         Ok(applied == known)
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = self.db.occupancy();
         PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle() as u32,
-            max: self.pool.options().get_max_connections(),
+            size,
+            idle,
+            max,
+            reachable: self.db.is_up(),
         }
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+        sqlx::query(sql::PING)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn insert_user(&self, u: &UserRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.email)
-        .bind(&u.password_hash)
-        .bind(u.disabled)
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&mut *self.health.acquire(&self.pool).await?)
-        .await
-        .map_err(|e| unique(e, &["username", "email"]))?;
+        sqlx::query(sql::INSERT_USER)
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(u.disabled)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(&mut *self.db.conn().await?)
+            .await
+            .map_err(|e| unique(e, &["username", "email"]))?;
         Ok(())
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
+        Ok(sqlx::query_as(sql::USER_BY_USERNAME)
             .bind(username)
-            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
+        Ok(sqlx::query_as(sql::USER_BY_ID)
             .bind(id)
-            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?)
     }
 
     async fn list_users(&self, after: &str, limit: i64) -> StoreResult<Vec<UserRecord>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM users WHERE username > $1 ORDER BY username LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&mut *self.health.acquire(&self.pool).await?)
-                .await?,
-        )
+        Ok(sqlx::query_as(sql::LIST_USERS)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *self.db.conn().await?)
+            .await?)
     }
 
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+        let done = sqlx::query(sql::SET_USER_DISABLED)
             .bind(disabled)
             .bind(now)
             .bind(id)
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -284,26 +279,22 @@ impl Store for PostgresStore {
     }
 
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
-             access_token_ttl_secs, refresh_token_ttl_secs)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&c.client_id)
-        .bind(&c.secret_hash)
-        .bind(&c.grant_types)
-        .bind(&c.scopes)
-        .bind(&c.alg)
-        .bind(&c.audience)
-        .bind(c.disabled)
-        .bind(c.created_at)
-        .bind(c.access_token_ttl_secs)
-        .bind(c.refresh_token_ttl_secs)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique(e, &["client_id"]))?;
+        sqlx::query(sql::INSERT_CLIENT)
+            .bind(&c.client_id)
+            .bind(&c.secret_hash)
+            .bind(&c.grant_types)
+            .bind(&c.scopes)
+            .bind(&c.alg)
+            .bind(&c.audience)
+            .bind(c.disabled)
+            .bind(c.created_at)
+            .bind(c.access_token_ttl_secs)
+            .bind(c.refresh_token_ttl_secs)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, &["client_id"]))?;
         // Every node lists the clients' scopes in its metadata.
         notify(&mut tx, CLIENTS_CHANGED).await?;
         tx.commit().await?;
@@ -311,15 +302,15 @@ impl Store for PostgresStore {
     }
 
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
+        Ok(sqlx::query_as(sql::CLIENT_BY_ID)
             .bind(client_id)
-            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(&mut *self.health.acquire(&self.pool).await?)
+        Ok(sqlx::query_as(sql::LIST_CLIENTS)
+            .fetch_all(&mut *self.db.conn().await?)
             .await?)
     }
 
@@ -329,17 +320,14 @@ impl Store for PostgresStore {
         new_hash: &[u8],
         previous_expires_at: i64,
     ) -> StoreResult<()> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
-        let done = sqlx::query(
-            "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
-             secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL",
-        )
-        .bind(previous_expires_at)
-        .bind(new_hash)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query(sql::ROTATE_CLIENT_SECRET)
+            .bind(previous_expires_at)
+            .bind(new_hash)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -350,9 +338,9 @@ impl Store for PostgresStore {
     }
 
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
-        let done = sqlx::query("UPDATE clients SET disabled = $1 WHERE client_id = $2")
+        let done = sqlx::query(sql::SET_CLIENT_DISABLED)
             .bind(disabled)
             .bind(client_id)
             .execute(&mut *tx)
@@ -366,11 +354,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
-                .fetch_all(&mut *self.health.acquire(&self.pool).await?)
-                .await?,
-        )
+        Ok(sqlx::query_as(sql::LIST_KEYS)
+            .fetch_all(&mut *self.db.conn().await?)
+            .await?)
     }
     async fn schedule_key(
         &self,
@@ -379,7 +365,7 @@ impl Store for PostgresStore {
         unless_activating_after: Option<i64>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
         // One scheduler at a time across every node: the check below and the
         // insert cannot interleave with another node's.
@@ -433,40 +419,36 @@ impl Store for PostgresStore {
         removes_at: i64,
         destroy_private: bool,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET retires_at = $1, removes_at = $2,
-                private_key = CASE WHEN $3 THEN NULL ELSE private_key END
-             WHERE kid = $4",
-        )
-        .bind(retires_at)
-        .bind(removes_at)
-        .bind(destroy_private)
-        .bind(kid)
-        .execute(&mut *self.health.acquire(&self.pool).await?)
-        .await?;
+        let done = sqlx::query(sql::SET_KEY_TIMES)
+            .bind(retires_at)
+            .bind(removes_at)
+            .bind(destroy_private)
+            .bind(kid)
+            .execute(&mut *self.db.conn().await?)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         sqlx::query("SELECT pg_notify($1, 'keys')")
             .bind(CHANGES_CHANNEL)
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
-        Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= $1 AND private_key IS NOT NULL")
+        Ok(sqlx::query(sql::DESTROY_REMOVED_KEYS)
             .bind(now)
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+            .execute(&mut *self.db.conn().await?)
             .await?
             .rows_affected())
     }
 
     async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
         for (kid, private_key) in sealed {
-            let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key IS NOT NULL")
+            let done = sqlx::query(sql::REWRAP_KEY)
                 .bind(private_key)
                 .bind(kid)
                 .execute(&mut *tx)
@@ -487,13 +469,13 @@ impl Store for PostgresStore {
         target: Option<&str>,
         detail: &str,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query(sql::INSERT_AUDIT)
             .bind(at)
             .bind(actor)
             .bind(action)
             .bind(target)
             .bind(detail)
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(())
     }
@@ -515,28 +497,25 @@ impl Store for PostgresStore {
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(&mut *self.health.acquire(&self.pool).await?)
+        .execute(&mut *self.db.conn().await?)
         .await?;
         Ok(())
     }
 
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>> {
-        let mut rows: Vec<AuditRecord> =
-            sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(&mut *self.health.acquire(&self.pool).await?)
-                .await?;
+        let mut rows: Vec<AuditRecord> = sqlx::query_as(sql::RECENT_AUDIT)
+            .bind(limit)
+            .fetch_all(&mut *self.db.conn().await?)
+            .await?;
         rows.reverse();
         Ok(rows)
     }
 
     async fn throttle_get(&self, key: &str) -> StoreResult<Option<ThrottleRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
-        .await?)
+        Ok(sqlx::query_as(sql::THROTTLE_GET)
+            .bind(key)
+            .fetch_optional(&mut *self.db.conn().await?)
+            .await?)
     }
 
     async fn throttle_fail(
@@ -552,28 +531,25 @@ impl Store for PostgresStore {
             .bind(rule.window)
             .bind(rule.limit)
             .bind(rule.lockout)
-            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?)
     }
 
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+        sqlx::query(sql::THROTTLE_CLEAR)
             .bind(key)
-            .execute(&mut *self.health.acquire(&self.pool).await?)
+            .execute(&mut *self.db.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn throttle_prune(&self, window_before: i64, now: i64, limit: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle \
-             WHERE window_start < $1 AND locked_until < $2 LIMIT $3)",
-        )
-        .bind(window_before)
-        .bind(now)
-        .bind(limit)
-        .execute(&mut *self.health.acquire(&self.pool).await?)
-        .await?;
+        let done = sqlx::query(sql::THROTTLE_PRUNE)
+            .bind(window_before)
+            .bind(now)
+            .bind(limit)
+            .execute(&mut *self.db.conn().await?)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -640,7 +616,7 @@ impl Store for PostgresStore {
             .bind(first.map(|t| t.scope.as_str()))
             .bind(first.map(|t| t.expires_at))
             .bind(password_hash)
-            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?;
         started.ok_or(StoreError::NotFound)
     }
@@ -649,15 +625,14 @@ impl Store for PostgresStore {
         &self,
         hash: &[u8],
     ) -> StoreResult<Option<(RefreshRecord, FamilyRecord)>> {
-        let token: Option<RefreshRecord> =
-            sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
-                .await?;
+        let token: Option<RefreshRecord> = sqlx::query_as(sql::REFRESH_TOKEN_BY_HASH)
+            .bind(hash)
+            .fetch_optional(&mut *self.db.conn().await?)
+            .await?;
         let Some(token) = token else { return Ok(None) };
-        let family: FamilyRecord = sqlx::query_as("SELECT * FROM refresh_families WHERE id = $1")
+        let family: FamilyRecord = sqlx::query_as(sql::FAMILY_BY_ID)
             .bind(&token.family_id)
-            .fetch_one(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_one(&mut *self.db.conn().await?)
             .await?;
         Ok(Some((token, family)))
     }
@@ -669,7 +644,7 @@ impl Store for PostgresStore {
         // One round trip: the token, its family and the family's user.
         let row = sqlx::query(REFRESH_SESSION)
             .bind(hash)
-            .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_optional(&mut *self.db.conn().await?)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let token = RefreshRecord {
@@ -724,7 +699,7 @@ impl Store for PostgresStore {
             .bind(successor.expires_at)
             .bind(successor.spent_at)
             .bind(&successor.successor_hash)
-            .fetch_one(&mut *self.health.acquire(&self.pool).await?)
+            .fetch_one(&mut *self.db.conn().await?)
             .await?;
         if inserted == 1 {
             return Ok(SpendOutcome::Spent);
@@ -733,7 +708,7 @@ impl Store for PostgresStore {
         let current: Option<RefreshRecord> =
             sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
                 .bind(hash)
-                .fetch_optional(&mut *self.health.acquire(&self.pool).await?)
+                .fetch_optional(&mut *self.db.conn().await?)
                 .await?;
         // Unspent yet not updated: its family was revoked meanwhile.
         Ok(match current {
@@ -748,42 +723,33 @@ impl Store for PostgresStore {
         revocation: &NewRevocation,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
         let revoked = match which {
-            Families::One(id) => sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
+            Families::One(id) => sqlx::query(sql::REVOKE_FAMILY)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
             Families::OfUser(of) | Families::OfDisabledUser(of) => {
                 let disable = matches!(which, Families::OfDisabledUser(_));
                 // First the user row: it waits for a `create_family` in
                 // flight (which share-locks it), so the statements below
                 // see that family; later ones wait for this commit.
-                sqlx::query(
-                    "UPDATE users SET sessions_revoked_at = $1, \
-                     updated_at = CASE WHEN $3 OR $4 IS NOT NULL THEN $1 ELSE updated_at END, \
-                     disabled = (disabled OR $3), \
-                     password_hash = COALESCE($4, password_hash) WHERE id = $2",
-                )
-                .bind(now)
-                .bind(of.user_id)
-                .bind(disable)
-                .bind(of.new_password_hash)
-                .execute(&mut *tx)
-                .await?;
-                let revoked = sqlx::query(
-                    "UPDATE refresh_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(of.user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                sqlx::query(sql::MARK_USER_SESSIONS_REVOKED)
+                    .bind(now)
+                    .bind(of.user_id)
+                    .bind(disable)
+                    .bind(of.new_password_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                let revoked = sqlx::query(sql::REVOKE_USER_FAMILIES)
+                    .bind(now)
+                    .bind(of.user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 // Closes the unspent tokens of those families: this waits
                 // for a spend in flight (it holds the token's row lock), and
                 // a spend that comes later re-checks `expires_at` after this
@@ -824,7 +790,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64> {
-        let mut conn = self.health.acquire(&self.pool).await?;
+        let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
         let seq = insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
@@ -839,19 +805,14 @@ impl Store for PostgresStore {
         iat: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM revocations WHERE expires_at > $1 AND (
-                (kind = 'token' AND value = $2)
-             OR (kind = 'session' AND value = $3)
-             OR (kind = 'user' AND value = $4 AND not_before >= $5)))",
-        )
-        .bind(now)
-        .bind(jti)
-        .bind(sid)
-        .bind(sub)
-        .bind(iat)
-        .fetch_one(&mut *self.health.acquire(&self.pool).await?)
-        .await?)
+        Ok(sqlx::query_scalar(sql::IS_REVOKED)
+            .bind(now)
+            .bind(jti)
+            .bind(sid)
+            .bind(sub)
+            .bind(iat)
+            .fetch_one(&mut *self.db.conn().await?)
+            .await?)
     }
 
     async fn revocations_since(
@@ -860,14 +821,12 @@ impl Store for PostgresStore {
         now: i64,
         limit: i64,
     ) -> StoreResult<Vec<RevocationRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(after)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *self.health.acquire(&self.pool).await?)
-        .await?)
+        Ok(sqlx::query_as(sql::REVOCATIONS_SINCE)
+            .bind(after)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *self.db.conn().await?)
+            .await?)
     }
 }
 
@@ -890,7 +849,7 @@ async fn insert_revocation(
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
     )
-    .bind(r.kind)
+    .bind(r.kind.as_str())
     .bind(&r.value)
     .bind(r.not_before)
     .bind(r.expires_at)

@@ -14,16 +14,50 @@ use super::{
     PoolStats, RefreshRecord, Retirement, RevocationRecord, SpendOutcome, Store, StoreError,
     StoreResult, UserRecord,
 };
+use crate::sql;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
-    /// Reads, several at once (WAL lets them run beside the writer).
-    pool: SqlitePool,
-    /// Every write, on one connection: writers queue here, in order, rather
-    /// than in SQLite's busy handler, which sleeps and retries with growing
-    /// pauses (up to 100 ms each) while another connection holds the lock.
-    writer: SqlitePool,
+    db: pools::Pools,
+}
+
+/// The two pools, reachable only through [`Pools::read`] and
+/// [`Pools::write`], so that no statement can pick a connection by other
+/// means: every write queues on the one writer, and a write sent to the
+/// read pool fails (its connections are opened read-only).
+mod pools {
+    use sqlx::SqlitePool;
+
+    pub(super) struct Pools {
+        /// Reads, several at once (WAL lets them run beside the writer).
+        read: SqlitePool,
+        /// Every write, on one connection: writers queue here, in order,
+        /// rather than in SQLite's busy handler, which sleeps and retries
+        /// with growing pauses (up to 100 ms each) while another connection
+        /// holds the lock.
+        write: SqlitePool,
+    }
+
+    impl Pools {
+        pub(super) fn new(read: SqlitePool, write: SqlitePool) -> Pools {
+            Pools { read, write }
+        }
+
+        /// For statements that only read.
+        pub(super) fn read(&self) -> &SqlitePool {
+            &self.read
+        }
+
+        /// For every statement or transaction that writes.
+        pub(super) fn write(&self) -> &SqlitePool {
+            &self.write
+        }
+
+        pub(super) fn both(&self) -> [&SqlitePool; 2] {
+            [&self.read, &self.write]
+        }
+    }
 }
 
 impl SqliteStore {
@@ -58,10 +92,12 @@ impl SqliteStore {
             writer.close().await;
             return Err(e);
         }
+        // Read-only connections: a write sent to this pool by mistake fails
+        // at once rather than contending with the writer for the lock.
         let pool = match SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.read_only(true))
             .await
         {
             Ok(pool) => pool,
@@ -70,7 +106,12 @@ impl SqliteStore {
                 return Err(e.into());
             }
         };
-        Ok((SqliteStore { pool, writer }, state))
+        Ok((
+            SqliteStore {
+                db: pools::Pools::new(pool, writer),
+            },
+            state,
+        ))
     }
 }
 
@@ -133,7 +174,7 @@ impl SqliteStore {
         let done = sqlx::query(sql)
             .bind(before)
             .bind(limit)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         Ok(done.rows_affected())
     }
@@ -142,22 +183,21 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn schema_is_current(&self) -> StoreResult<bool> {
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let applied: Vec<i64> = sqlx::query_scalar(sql::APPLIED_MIGRATIONS)
+            .fetch_all(self.db.read())
+            .await?;
         let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
         Ok(applied == known)
     }
 
     async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        for pool in self.db.both() {
+            pool.close().await;
+        }
     }
 
     fn pool_stats(&self) -> PoolStats {
-        let pools = [&self.pool, &self.writer];
+        let pools = self.db.both();
         PoolStats {
             size: pools.iter().map(|p| p.size()).sum(),
             idle: pools.iter().map(|p| p.num_idle() as u32).sum(),
@@ -165,62 +205,58 @@ impl Store for SqliteStore {
                 .iter()
                 .map(|p| p.options().get_max_connections())
                 .sum(),
+            reachable: true,
         }
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(sql::PING).execute(self.db.read()).await?;
         Ok(())
     }
 
     async fn insert_user(&self, u: &UserRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.email)
-        .bind(&u.password_hash)
-        .bind(u.disabled)
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| unique(e, &["username", "email"]))?;
+        sqlx::query(sql::INSERT_USER)
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(u.disabled)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(self.db.write())
+            .await
+            .map_err(|e| unique(e, &["username", "email"]))?;
         Ok(())
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE username = ?")
+        Ok(sqlx::query_as(sql::USER_BY_USERNAME)
             .bind(username)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE id = ?")
+        Ok(sqlx::query_as(sql::USER_BY_ID)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?)
     }
 
     async fn list_users(&self, after: &str, limit: i64) -> StoreResult<Vec<UserRecord>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(sql::LIST_USERS)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.db.read())
+            .await?)
     }
 
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
+        let done = sqlx::query(sql::SET_USER_DISABLED)
             .bind(disabled)
             .bind(now)
             .bind(id)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -229,37 +265,33 @@ impl Store for SqliteStore {
     }
 
     async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
-             access_token_ttl_secs, refresh_token_ttl_secs)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&c.client_id)
-        .bind(&c.secret_hash)
-        .bind(&c.grant_types)
-        .bind(&c.scopes)
-        .bind(&c.alg)
-        .bind(&c.audience)
-        .bind(c.disabled)
-        .bind(c.created_at)
-        .bind(c.access_token_ttl_secs)
-        .bind(c.refresh_token_ttl_secs)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| unique(e, &["client_id"]))?;
+        sqlx::query(sql::INSERT_CLIENT)
+            .bind(&c.client_id)
+            .bind(&c.secret_hash)
+            .bind(&c.grant_types)
+            .bind(&c.scopes)
+            .bind(&c.alg)
+            .bind(&c.audience)
+            .bind(c.disabled)
+            .bind(c.created_at)
+            .bind(c.access_token_ttl_secs)
+            .bind(c.refresh_token_ttl_secs)
+            .execute(self.db.write())
+            .await
+            .map_err(|e| unique(e, &["client_id"]))?;
         Ok(())
     }
 
     async fn client_by_id(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM clients WHERE client_id = ?")
+        Ok(sqlx::query_as(sql::CLIENT_BY_ID)
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        Ok(sqlx::query_as("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(&self.pool)
+        Ok(sqlx::query_as(sql::LIST_CLIENTS)
+            .fetch_all(self.db.read())
             .await?)
     }
 
@@ -269,15 +301,12 @@ impl Store for SqliteStore {
         new_hash: &[u8],
         previous_expires_at: i64,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = ?, \
-             secret_hash = ? WHERE client_id = ? AND secret_hash IS NOT NULL",
-        )
-        .bind(previous_expires_at)
-        .bind(new_hash)
-        .bind(client_id)
-        .execute(&self.writer)
-        .await?;
+        let done = sqlx::query(sql::ROTATE_CLIENT_SECRET)
+            .bind(previous_expires_at)
+            .bind(new_hash)
+            .bind(client_id)
+            .execute(self.db.write())
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -285,10 +314,10 @@ impl Store for SqliteStore {
     }
 
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE clients SET disabled = ? WHERE client_id = ?")
+        let done = sqlx::query(sql::SET_CLIENT_DISABLED)
             .bind(disabled)
             .bind(client_id)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -297,11 +326,9 @@ impl Store for SqliteStore {
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(sql::LIST_KEYS)
+            .fetch_all(self.db.read())
+            .await?)
     }
     async fn schedule_key(
         &self,
@@ -310,7 +337,7 @@ impl Store for SqliteStore {
         unless_activating_after: Option<i64>,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         // The conditional INSERT is the first statement: it takes SQLite's
         // single write lock, so the check and the insert cannot interleave
         // with another scheduler.
@@ -359,17 +386,13 @@ impl Store for SqliteStore {
         removes_at: i64,
         destroy_private: bool,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET retires_at = ?, removes_at = ?,
-                private_key = CASE WHEN ? THEN NULL ELSE private_key END
-             WHERE kid = ?",
-        )
-        .bind(retires_at)
-        .bind(removes_at)
-        .bind(destroy_private)
-        .bind(kid)
-        .execute(&self.writer)
-        .await?;
+        let done = sqlx::query(sql::SET_KEY_TIMES)
+            .bind(retires_at)
+            .bind(removes_at)
+            .bind(destroy_private)
+            .bind(kid)
+            .execute(self.db.write())
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -377,23 +400,21 @@ impl Store for SqliteStore {
     }
 
     async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64> {
-        Ok(sqlx::query("UPDATE signing_keys SET private_key = NULL WHERE removes_at <= ? AND private_key IS NOT NULL")
+        Ok(sqlx::query(sql::DESTROY_REMOVED_KEYS)
             .bind(now)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?
             .rows_affected())
     }
 
     async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         for (kid, private_key) in sealed {
-            let done = sqlx::query(
-                "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key IS NOT NULL",
-            )
-            .bind(private_key)
-            .bind(kid)
-            .execute(&mut *tx)
-            .await?;
+            let done = sqlx::query(sql::REWRAP_KEY)
+                .bind(private_key)
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict("kid"));
             }
@@ -410,23 +431,21 @@ impl Store for SqliteStore {
         target: Option<&str>,
         detail: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(at)
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(detail)
-        .execute(&self.writer)
-        .await?;
+        sqlx::query(sql::INSERT_AUDIT)
+            .bind(at)
+            .bind(actor)
+            .bind(action)
+            .bind(target)
+            .bind(detail)
+            .execute(self.db.write())
+            .await?;
         Ok(())
     }
 
     async fn insert_audit_batch(&self, events: &[NewAudit]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         for e in events {
-            sqlx::query("INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query(sql::INSERT_AUDIT)
                 .bind(e.at)
                 .bind(&e.actor)
                 .bind(&e.action)
@@ -440,22 +459,19 @@ impl Store for SqliteStore {
     }
 
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>> {
-        let mut rows: Vec<AuditRecord> =
-            sqlx::query_as("SELECT * FROM audit_events ORDER BY id DESC LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+        let mut rows: Vec<AuditRecord> = sqlx::query_as(sql::RECENT_AUDIT)
+            .bind(limit)
+            .fetch_all(self.db.read())
+            .await?;
         rows.reverse();
         Ok(rows)
     }
 
     async fn throttle_get(&self, key: &str) -> StoreResult<Option<ThrottleRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = ?1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(sql::THROTTLE_GET)
+            .bind(key)
+            .fetch_optional(self.db.read())
+            .await?)
     }
 
     async fn throttle_fail(
@@ -471,28 +487,25 @@ impl Store for SqliteStore {
             .bind(rule.window)
             .bind(rule.limit)
             .bind(rule.lockout)
-            .fetch_optional(&self.writer)
+            .fetch_optional(self.db.write())
             .await?)
     }
 
     async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = ?1")
+        sqlx::query(sql::THROTTLE_CLEAR)
             .bind(key)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         Ok(())
     }
 
     async fn throttle_prune(&self, window_before: i64, now: i64, limit: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle \
-             WHERE window_start < ?1 AND locked_until < ?2 LIMIT ?3)",
-        )
-        .bind(window_before)
-        .bind(now)
-        .bind(limit)
-        .execute(&self.writer)
-        .await?;
+        let done = sqlx::query(sql::THROTTLE_PRUNE)
+            .bind(window_before)
+            .bind(now)
+            .bind(limit)
+            .execute(self.db.write())
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -542,7 +555,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<i64> {
         // Every write goes through the one writer connection, so this and a
         // revocation of the user's families are ordered by the writer.
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         let started: Option<i64> = sqlx::query_scalar(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
              SELECT ?1, u.id, ?3, ?4, max(?5, COALESCE(u.sessions_revoked_at, ?5)), ?6, ?7 FROM users u \
@@ -577,15 +590,14 @@ impl Store for SqliteStore {
         &self,
         hash: &[u8],
     ) -> StoreResult<Option<(RefreshRecord, FamilyRecord)>> {
-        let token: Option<RefreshRecord> =
-            sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = ?")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?;
+        let token: Option<RefreshRecord> = sqlx::query_as(sql::REFRESH_TOKEN_BY_HASH)
+            .bind(hash)
+            .fetch_optional(self.db.read())
+            .await?;
         let Some(token) = token else { return Ok(None) };
-        let family: FamilyRecord = sqlx::query_as("SELECT * FROM refresh_families WHERE id = ?")
+        let family: FamilyRecord = sqlx::query_as(sql::FAMILY_BY_ID)
             .bind(&token.family_id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db.read())
             .await?;
         Ok(Some((token, family)))
     }
@@ -596,7 +608,7 @@ impl Store for SqliteStore {
         successor: &RefreshRecord,
         now: i64,
     ) -> StoreResult<SpendOutcome> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?
              WHERE hash = ? AND spent_at IS NULL
@@ -634,30 +646,23 @@ impl Store for SqliteStore {
     ) -> StoreResult<u64> {
         // One writer: no spend or new family interleaves with this
         // transaction, so what it reads is what it revokes.
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         let revoked = match which {
-            Families::One(id) => sqlx::query(
-                "UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
+            Families::One(id) => sqlx::query(sql::REVOKE_FAMILY)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
             Families::OfUser(of) | Families::OfDisabledUser(of) => {
                 let disable = matches!(which, Families::OfDisabledUser(_));
-                sqlx::query(
-                    "UPDATE users SET sessions_revoked_at = ?1, \
-                     updated_at = CASE WHEN ?3 OR ?4 IS NOT NULL THEN ?1 ELSE updated_at END, \
-                     disabled = (disabled OR ?3), \
-                     password_hash = COALESCE(?4, password_hash) WHERE id = ?2",
-                )
-                .bind(now)
-                .bind(of.user_id)
-                .bind(disable)
-                .bind(of.new_password_hash)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(sql::MARK_USER_SESSIONS_REVOKED)
+                    .bind(now)
+                    .bind(of.user_id)
+                    .bind(disable)
+                    .bind(of.new_password_hash)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(SESSION_ENTRIES)
                     .bind(of.user_id)
                     .bind(of.active_since)
@@ -665,14 +670,12 @@ impl Store for SqliteStore {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(of.user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+                sqlx::query(sql::REVOKE_USER_FAMILIES)
+                    .bind(now)
+                    .bind(of.user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
             }
         };
         insert_revocation(&mut tx, revocation, now).await?;
@@ -681,7 +684,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_revocation(&self, revocation: &NewRevocation, now: i64) -> StoreResult<i64> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.write().begin().await?;
         let seq = insert_revocation(&mut tx, revocation, now).await?;
         tx.commit().await?;
         Ok(seq)
@@ -695,19 +698,14 @@ impl Store for SqliteStore {
         iat: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM revocations WHERE expires_at > ? AND (
-                (kind = 'token' AND value = ?)
-             OR (kind = 'session' AND value = ?)
-             OR (kind = 'user' AND value = ? AND not_before >= ?)))",
-        )
-        .bind(now)
-        .bind(jti)
-        .bind(sid)
-        .bind(sub)
-        .bind(iat)
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(sql::IS_REVOKED)
+            .bind(now)
+            .bind(jti)
+            .bind(sid)
+            .bind(sub)
+            .bind(iat)
+            .fetch_one(self.db.read())
+            .await?)
     }
 
     async fn revocations_since(
@@ -716,14 +714,12 @@ impl Store for SqliteStore {
         now: i64,
         limit: i64,
     ) -> StoreResult<Vec<RevocationRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM revocations WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(sql::REVOCATIONS_SINCE)
+            .bind(after)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.db.read())
+            .await?)
     }
 }
 
@@ -752,7 +748,7 @@ async fn insert_revocation(
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES (?, ?, ?, ?, ?) RETURNING seq",
     )
-    .bind(r.kind)
+    .bind(r.kind.as_str())
     .bind(&r.value)
     .bind(r.not_before)
     .bind(r.expires_at)

@@ -591,9 +591,10 @@ fn the_dockerfile_caches_dependencies_for_every_workspace_member() {
     );
 }
 
-/// The top-level repository entries the `sigil` crate reads at compile time:
-/// its sources, and whatever they embed (`include_bytes!`, `include_str!`,
-/// `sqlx::migrate!`).
+/// The top-level repository entries the `sigil` binary reads at compile
+/// time: the sources of its two crates (`sigil` at the root and
+/// `sigil-store` in store/), their build scripts, and whatever they embed
+/// (`include_bytes!`, `include_str!`, `sqlx::migrate!`).
 fn compile_time_inputs() -> BTreeSet<String> {
     fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
         for entry in fs::read_dir(dir).unwrap() {
@@ -606,35 +607,39 @@ fn compile_time_inputs() -> BTreeSet<String> {
         }
     }
     let root = repo().canonicalize().unwrap();
-    let mut sources = Vec::new();
-    walk(&root.join("src"), &mut sources);
-    let mut inputs = BTreeSet::from(["src".to_owned()]);
-    if root.join("build.rs").exists() {
-        inputs.insert("build.rs".to_owned());
-    }
-    for file in sources {
-        let text = read(&file);
-        for (needle, base) in [
-            ("include_bytes!(\"", file.parent().unwrap()),
-            ("include_str!(\"", file.parent().unwrap()),
-            ("migrate!(\"", root.as_path()),
-        ] {
-            for (i, _) in text.match_indices(needle) {
-                let rest = &text[i + needle.len()..];
-                let relative = &rest[..rest.find('"').unwrap()];
-                let path = base
-                    .join(relative)
-                    .canonicalize()
-                    .unwrap_or_else(|e| panic!("{} embeds {relative}: {e}", file.display()));
-                let top = path
-                    .strip_prefix(&root)
-                    .unwrap_or_else(|_| {
-                        panic!("{} embeds a file outside the repository", file.display())
-                    })
-                    .components()
-                    .next()
-                    .unwrap();
-                inputs.insert(top.as_os_str().to_string_lossy().into_owned());
+    let top = |path: &Path, file: &Path| {
+        let top = path
+            .strip_prefix(&root)
+            .unwrap_or_else(|_| panic!("{} embeds a file outside the repository", file.display()))
+            .components()
+            .next()
+            .unwrap();
+        top.as_os_str().to_string_lossy().into_owned()
+    };
+    let mut inputs = BTreeSet::new();
+    for crate_root in [root.clone(), root.join("store")] {
+        let mut sources = Vec::new();
+        walk(&crate_root.join("src"), &mut sources);
+        inputs.insert(top(&crate_root.join("src"), &crate_root));
+        if crate_root.join("build.rs").exists() {
+            inputs.insert(top(&crate_root.join("build.rs"), &crate_root));
+        }
+        for file in sources {
+            let text = read(&file);
+            for (needle, base) in [
+                ("include_bytes!(\"", file.parent().unwrap()),
+                ("include_str!(\"", file.parent().unwrap()),
+                ("migrate!(\"", crate_root.as_path()),
+            ] {
+                for (i, _) in text.match_indices(needle) {
+                    let rest = &text[i + needle.len()..];
+                    let relative = &rest[..rest.find('"').unwrap()];
+                    let path = base
+                        .join(relative)
+                        .canonicalize()
+                        .unwrap_or_else(|e| panic!("{} embeds {relative}: {e}", file.display()));
+                    inputs.insert(top(&path, &file));
+                }
             }
         }
     }
@@ -655,7 +660,8 @@ fn the_docker_build_copies_and_allows_everything_the_binary_embeds() {
         .collect();
     let ignore = read(&deploy().join("Dockerfile.dockerignore"));
     let inputs = compile_time_inputs();
-    assert!(inputs.contains("migrations"), "{inputs:?}");
+    assert!(inputs.contains("store"), "{inputs:?}");
+    assert!(inputs.contains("assets"), "{inputs:?}");
     for input in inputs {
         assert!(
             copied.contains(&input.as_str()),
