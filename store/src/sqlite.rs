@@ -25,7 +25,7 @@ pub struct SqliteStore {
 /// The two pools, reachable only through [`Pools::read`] and
 /// [`Pools::write`], so that no statement can pick a connection by other
 /// means: every write queues on the one writer, and a write sent to the
-/// read pool fails (its connections are opened read-only).
+/// read pool fails (its connections are `query_only`).
 mod pools {
     use sqlx::SqlitePool;
 
@@ -92,12 +92,14 @@ impl SqliteStore {
             writer.close().await;
             return Err(e);
         }
-        // Read-only connections: a write sent to this pool by mistake fails
-        // at once rather than contending with the writer for the lock.
+        // Connections that refuse writes (`query_only`): a write sent to
+        // this pool by mistake fails at once rather than contending with
+        // the writer for the lock. The file is opened as before, read-write,
+        // so readers share the WAL index as they always did.
         let pool = match SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.read_only(true))
+            .connect_with(options.pragma("query_only", "ON"))
             .await
         {
             Ok(pool) => pool,
@@ -799,3 +801,35 @@ ON CONFLICT (key) DO UPDATE SET \
     END \
 WHERE login_throttle.locked_until <= ?2 \
 RETURNING failures, window_start, locked_until";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The read pool refuses writes, so a statement sent to the wrong pool
+    /// fails in every test that runs it instead of racing the writer.
+    #[tokio::test]
+    async fn the_read_pool_refuses_writes_and_the_write_pool_takes_them() {
+        let dir = std::env::temp_dir().join(format!(
+            "sigil-store-pools-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("t.db").display());
+        let (store, _) = SqliteStore::open(&url, OnOpen::CreateIfEmpty)
+            .await
+            .unwrap();
+        let write = "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ('k', 1, 0, 0)";
+        let refused = sqlx::query(write).execute(store.db.read()).await;
+        assert!(refused.is_err(), "a write through read() must fail");
+        sqlx::query(write).execute(store.db.write()).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_throttle")
+            .fetch_one(store.db.read())
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+        store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
