@@ -612,8 +612,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<SpendOutcome> {
         let mut tx = self.db.write().begin().await?;
         let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?
-             WHERE hash = ? AND spent_at IS NULL
+            "UPDATE refresh_tokens SET spent_at = ?1, successor_hash = ?2
+             WHERE hash = ?3 AND spent_at IS NULL AND expires_at > ?1
                AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL)",
         )
         .bind(now)

@@ -139,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Spends `hash` and stores `successor`, in one transaction whose spend is
     /// a single conditional UPDATE: of concurrent callers exactly one wins.
+    /// A token that has expired by `now`, or whose family is revoked, is not
+    /// spent: [`SpendOutcome::NotFound`].
     async fn spend_refresh_token(
         &self,
         hash: &[u8],

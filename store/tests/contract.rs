@@ -1,0 +1,1589 @@
+//! The store contract: every `Store` method's behaviour, asserted the same
+//! way against both backends. Each test below is an `async fn(&dyn Store)`
+//! that `contract!` runs twice, as `<name>::sqlite` (a file in a temp dir)
+//! and `<name>::postgres` (a throwaway database on the server named by
+//! `SIGIL_TEST_POSTGRES_URL`; skipped, saying so, when that is unset or
+//! unreachable, unless `SIGIL_TEST_REQUIRE_POSTGRES=1`, which fails instead).
+//!
+//! Times are fixed integers (Unix seconds) around `T0`: nothing here reads
+//! the clock or sleeps.
+
+use std::io::Write;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use sigil_store::{
+    ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation, PoolSettings,
+    RefreshRecord, Retirement, RevocationKind, RevocationRecord, SpendOutcome, Store, StoreError,
+    ThrottleRecord, ThrottleRule, UserFamilies, UserRecord,
+};
+
+const T0: i64 = 1_000_000;
+
+// ---- Harness ---------------------------------------------------------------
+
+/// Runs each listed `async fn(&dyn Store)` once per backend, on a fresh store.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = super::TestStore::sqlite().await;
+                    super::$name(db.store.as_ref()).await;
+                    db.store.close().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(db) = super::TestStore::postgres().await {
+                        super::$name(db.store.as_ref()).await;
+                        db.store.close().await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    fresh_store,
+    users,
+    clients,
+    keys,
+    key_private_halves,
+    audit,
+    throttle,
+    throttle_pruning,
+    families,
+    spending,
+    revoking_families,
+    revoking_a_users_families,
+    revocations,
+    refresh_pruning,
+);
+
+fn settings() -> PoolSettings {
+    PoolSettings {
+        max_connections: 4,
+        statement_timeout: Duration::from_secs(10),
+        outage_wait: Duration::from_millis(100),
+    }
+}
+
+/// A store, and what must outlive it (its temp dir or its database).
+struct TestStore {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<PgDatabase>,
+}
+
+impl TestStore {
+    async fn sqlite() -> TestStore {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = sigil_store::connect(&url, &settings())
+            .await
+            .expect("open SQLite store");
+        TestStore {
+            store,
+            _dir: Some(dir),
+            _db: None,
+        }
+    }
+
+    async fn postgres() -> Option<TestStore> {
+        let db = PgDatabase::create().await?;
+        let store = sigil_store::connect(&db.url, &settings())
+            .await
+            .expect("open Postgres store");
+        Some(TestStore {
+            store,
+            _dir: None,
+            _db: Some(db),
+        })
+    }
+}
+
+static SKIP_NOTICE: Once = Once::new();
+
+/// The admin URL of a reachable Postgres server, or `None` (the test skips).
+/// With `SIGIL_TEST_REQUIRE_POSTGRES=1` an unset or unreachable server
+/// fails the test instead.
+async fn postgres_admin_url() -> Option<String> {
+    let required = std::env::var("SIGIL_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let skip = |why: String| {
+        assert!(
+            !required,
+            "SIGIL_TEST_REQUIRE_POSTGRES=1 but {why}; the Postgres contract tests cannot run"
+        );
+        SKIP_NOTICE.call_once(|| {
+            // Straight to stderr: the test harness captures eprintln! of a
+            // passing test, and this must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nNOTE: {why}; the Postgres variants of the store contract tests were \
+                 SKIPPED. Set SIGIL_TEST_POSTGRES_URL to run them.\n"
+            );
+        });
+        None
+    };
+    let Ok(url) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
+        return skip("SIGIL_TEST_POSTGRES_URL is not set".to_string());
+    };
+    let reachable = tokio::time::timeout(Duration::from_secs(5), async {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&url).await
+    })
+    .await;
+    match reachable {
+        Ok(Ok(conn)) => {
+            use sqlx::Connection;
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Ok(Err(e)) => skip(format!("Postgres at {url} is unreachable ({e})")),
+        Err(_) => skip(format!("Postgres at {url} is unreachable (timed out)")),
+    }
+}
+
+/// A database created for one test and dropped (even after a panic) with it.
+struct PgDatabase {
+    url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<PgDatabase> {
+        use sqlx::{Connection, Executor};
+        let admin_url = postgres_admin_url().await?;
+        let name = format!("sigil_store_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("admin connection");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let _ = admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async: a private runtime on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                use sqlx::{Connection, Executor};
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+// ---- Fixtures --------------------------------------------------------------
+
+fn user(id: &str, username: &str) -> UserRecord {
+    UserRecord {
+        id: id.to_string(),
+        username: username.to_string(),
+        email: format!("{username}@example.com"),
+        password_hash: format!("hash-of-{id}"),
+        disabled: false,
+        created_at: T0,
+        updated_at: T0,
+        sessions_revoked_at: None,
+    }
+}
+
+fn client(id: &str, secret_hash: Option<&[u8]>) -> ClientRecord {
+    ClientRecord {
+        client_id: id.to_string(),
+        secret_hash: secret_hash.map(<[u8]>::to_vec),
+        grant_types: "authorization_code refresh_token".to_string(),
+        scopes: "openid profile".to_string(),
+        alg: Some("ES256".to_string()),
+        audience: Some(format!("https://{id}.example.com")),
+        disabled: false,
+        created_at: T0,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        access_token_ttl_secs: Some(300),
+        refresh_token_ttl_secs: None,
+    }
+}
+
+fn key(kid: &str, alg: &str, created_at: i64, activates_at: i64) -> KeyRecord {
+    KeyRecord {
+        kid: kid.to_string(),
+        alg: alg.to_string(),
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        private_key: Some(format!("sealed-{kid}").into_bytes()),
+        created_at,
+        activates_at,
+        retires_at: None,
+        removes_at: None,
+    }
+}
+
+fn family(id: &str, user_id: &str, created_at: i64, expires_at: i64) -> FamilyRecord {
+    FamilyRecord {
+        id: id.to_string(),
+        user_id: user_id.to_string(),
+        client_id: "web".to_string(),
+        scope: "openid profile".to_string(),
+        created_at,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn token(hash: &str, family_id: &str, issued_at: i64, expires_at: i64) -> RefreshRecord {
+    RefreshRecord {
+        hash: hash.as_bytes().to_vec(),
+        family_id: family_id.to_string(),
+        scope: "openid".to_string(),
+        issued_at,
+        expires_at,
+        spent_at: None,
+        successor_hash: None,
+    }
+}
+
+fn revocation(kind: RevocationKind, value: &str, expires_at: i64) -> NewRevocation {
+    NewRevocation {
+        kind,
+        value: value.to_string(),
+        not_before: None,
+        expires_at,
+    }
+}
+
+fn audit_event(at: i64, action: &str) -> NewAudit {
+    NewAudit {
+        at,
+        actor: "cli".to_string(),
+        action: action.to_string(),
+        target: Some(format!("target-{at}")),
+        detail: format!(r#"{{"n":{at}}}"#),
+    }
+}
+
+/// A user `id` and the client "web" that families are created for.
+async fn user_and_client(store: &dyn Store, id: &str) {
+    store.insert_user(&user(id, id)).await.expect("insert user");
+    if store.client_by_id("web").await.expect("read").is_none() {
+        store
+            .insert_client(&client("web", Some(b"secret")))
+            .await
+            .expect("insert client");
+    }
+}
+
+fn usernames(users: &[UserRecord]) -> Vec<&str> {
+    users.iter().map(|u| u.username.as_str()).collect()
+}
+
+fn kids(keys: &[KeyRecord]) -> Vec<&str> {
+    keys.iter().map(|k| k.kid.as_str()).collect()
+}
+
+fn actions(events: &[sigil_store::AuditRecord]) -> Vec<&str> {
+    events.iter().map(|e| e.action.as_str()).collect()
+}
+
+fn entries(records: &[RevocationRecord]) -> Vec<(RevocationKind, &str)> {
+    records.iter().map(|r| (r.kind, r.value.as_str())).collect()
+}
+
+async fn key_by_kid(store: &dyn Store, kid: &str) -> KeyRecord {
+    store
+        .list_keys()
+        .await
+        .expect("list keys")
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .unwrap_or_else(|| panic!("key {kid} is listed"))
+}
+
+async fn stored_token(store: &dyn Store, hash: &str) -> Option<RefreshRecord> {
+    store
+        .refresh_token(hash.as_bytes())
+        .await
+        .expect("read refresh token")
+        .map(|(token, _)| token)
+}
+
+async fn family_of(store: &dyn Store, hash: &str) -> FamilyRecord {
+    store
+        .refresh_token(hash.as_bytes())
+        .await
+        .expect("read refresh token")
+        .unwrap_or_else(|| panic!("token {hash} is stored"))
+        .1
+}
+
+/// Every unexpired deny-list entry at `now`.
+async fn all_revocations(store: &dyn Store, now: i64) -> Vec<RevocationRecord> {
+    store
+        .revocations_since(0, now, 1000)
+        .await
+        .expect("read revocations")
+}
+
+// ---- The contract ----------------------------------------------------------
+
+async fn fresh_store(store: &dyn Store) {
+    store.ping().await.expect("ping");
+    assert!(store.schema_is_current().await.expect("schema check"));
+    assert!(store.pool_stats().reachable);
+    assert!(store.list_users("", 10).await.expect("list").is_empty());
+    assert!(store.list_clients().await.expect("list").is_empty());
+    assert!(store.list_keys().await.expect("list").is_empty());
+    assert!(store.recent_audit(10).await.expect("audit").is_empty());
+    assert!(all_revocations(store, T0).await.is_empty());
+}
+
+async fn users(store: &dyn Store) {
+    let alice = user("u1", "alice");
+    let bob = user("u2", "bob");
+    let carol = user("u3", "carol");
+    // Inserted out of order: listing sorts by username, not by insertion.
+    for u in [&carol, &alice, &bob] {
+        store.insert_user(u).await.expect("insert user");
+    }
+
+    assert_eq!(
+        store.user_by_username("alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.user_by_id("u2").await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.user_by_username("nobody").await.unwrap(), None);
+    assert_eq!(store.user_by_id("u9").await.unwrap(), None);
+
+    let same_username = UserRecord {
+        email: "other@example.com".to_string(),
+        ..user("u4", "alice")
+    };
+    let err = store.insert_user(&same_username).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("username")),
+        "same username: {err:?}"
+    );
+    let same_email = UserRecord {
+        email: alice.email.clone(),
+        ..user("u5", "alicia")
+    };
+    let err = store.insert_user(&same_email).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("email")),
+        "same email: {err:?}"
+    );
+    assert_eq!(store.user_by_id("u4").await.unwrap(), None);
+    assert_eq!(store.user_by_id("u5").await.unwrap(), None);
+
+    assert_eq!(
+        store.list_users("", 10).await.unwrap(),
+        vec![alice.clone(), bob.clone(), carol.clone()]
+    );
+    let page = store.list_users("", 2).await.unwrap();
+    assert_eq!(usernames(&page), ["alice", "bob"]);
+    let page = store.list_users("bob", 2).await.unwrap();
+    assert_eq!(usernames(&page), ["carol"]);
+    // `after` need not be a stored username, and is exclusive.
+    let page = store.list_users("alicia", 1).await.unwrap();
+    assert_eq!(usernames(&page), ["bob"]);
+    assert!(store.list_users("carol", 2).await.unwrap().is_empty());
+
+    store.set_user_disabled("u1", true, T0 + 5).await.unwrap();
+    let disabled = store.user_by_id("u1").await.unwrap().unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(disabled.updated_at, T0 + 5);
+    assert_eq!(store.user_by_id("u2").await.unwrap(), Some(bob));
+    store.set_user_disabled("u1", false, T0 + 6).await.unwrap();
+    let enabled = store.user_by_id("u1").await.unwrap().unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(enabled.updated_at, T0 + 6);
+
+    let err = store.set_user_disabled("u9", true, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown user: {err:?}");
+}
+
+async fn clients(store: &dyn Store) {
+    let web = client("web", Some(&[1; 32]));
+    let spa = ClientRecord {
+        alg: None,
+        audience: None,
+        access_token_ttl_secs: None,
+        refresh_token_ttl_secs: Some(3600),
+        ..client("spa", None)
+    };
+    store.insert_client(&web).await.expect("insert web");
+    store.insert_client(&spa).await.expect("insert spa");
+
+    assert_eq!(store.client_by_id("web").await.unwrap(), Some(web.clone()));
+    assert_eq!(store.client_by_id("spa").await.unwrap(), Some(spa.clone()));
+    assert_eq!(store.client_by_id("cli").await.unwrap(), None);
+    assert_eq!(
+        store.list_clients().await.unwrap(),
+        vec![spa.clone(), web.clone()],
+        "listed by client_id"
+    );
+
+    let err = store
+        .insert_client(&client("web", Some(&[9; 32])))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("client_id")),
+        "duplicate client: {err:?}"
+    );
+    assert_eq!(store.client_by_id("web").await.unwrap(), Some(web.clone()));
+
+    store
+        .rotate_client_secret("web", &[2; 32], T0 + 100)
+        .await
+        .expect("rotate");
+    let rotated = store.client_by_id("web").await.unwrap().unwrap();
+    assert_eq!(rotated.secret_hash, Some(vec![2; 32]));
+    assert_eq!(rotated.previous_secret_hash, Some(vec![1; 32]));
+    assert_eq!(rotated.previous_secret_expires_at, Some(T0 + 100));
+    // A second rotation keeps only the secret it replaces.
+    store
+        .rotate_client_secret("web", &[3; 32], T0 + 200)
+        .await
+        .expect("rotate again");
+    let rotated = store.client_by_id("web").await.unwrap().unwrap();
+    assert_eq!(rotated.secret_hash, Some(vec![3; 32]));
+    assert_eq!(rotated.previous_secret_hash, Some(vec![2; 32]));
+    assert_eq!(rotated.previous_secret_expires_at, Some(T0 + 200));
+
+    let err = store
+        .rotate_client_secret("cli", &[4; 32], T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown: {err:?}");
+    let err = store
+        .rotate_client_secret("spa", &[4; 32], T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "public: {err:?}");
+    assert_eq!(
+        store.client_by_id("spa").await.unwrap(),
+        Some(spa.clone()),
+        "a public client gets no secret"
+    );
+
+    store.set_client_disabled("web", true).await.unwrap();
+    assert!(store.client_by_id("web").await.unwrap().unwrap().disabled);
+    assert!(!store.client_by_id("spa").await.unwrap().unwrap().disabled);
+    store.set_client_disabled("web", false).await.unwrap();
+    assert!(!store.client_by_id("web").await.unwrap().unwrap().disabled);
+    let err = store.set_client_disabled("cli", true).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown: {err:?}");
+}
+
+async fn keys(store: &dyn Store) {
+    let k1 = key("k1", "ES256", T0, T0);
+    assert!(store.schedule_key(&k1, None, None, T0).await.unwrap());
+    assert_eq!(store.list_keys().await.unwrap(), vec![k1.clone()]);
+
+    // A pending key, retiring k1: both happen.
+    let k2 = key("k2", "ES256", T0 + 1, T0 + 100);
+    let retire_k1 = Retirement {
+        kid: "k1".to_string(),
+        retires_at: T0 + 200,
+        removes_at: T0 + 300,
+    };
+    assert!(
+        store
+            .schedule_key(&k2, Some(&retire_k1), Some(T0), T0)
+            .await
+            .unwrap(),
+        "k1 activated at T0, not after it: nothing is pending yet"
+    );
+    let k1_now = key_by_kid(store, "k1").await;
+    assert_eq!(
+        (k1_now.retires_at, k1_now.removes_at),
+        (Some(T0 + 200), Some(T0 + 300))
+    );
+
+    // k2 is pending: a second pending key is refused, and its retirement
+    // is not applied.
+    let k3 = key("k3", "ES256", T0 + 2, T0 + 150);
+    let retire_again = Retirement {
+        kid: "k1".to_string(),
+        retires_at: T0 + 5,
+        removes_at: T0 + 6,
+    };
+    assert!(
+        !store
+            .schedule_key(&k3, Some(&retire_again), Some(T0), T0 + 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(kids(&store.list_keys().await.unwrap()), ["k1", "k2"]);
+    let k1_now = key_by_kid(store, "k1").await;
+    assert_eq!(
+        (k1_now.retires_at, k1_now.removes_at),
+        (Some(T0 + 200), Some(T0 + 300))
+    );
+    // `i64::MIN`: any live key of the algorithm refuses.
+    assert!(
+        !store
+            .schedule_key(&k3, None, Some(i64::MIN), T0 + 2)
+            .await
+            .unwrap()
+    );
+    // Only keys of the same algorithm count.
+    let r1 = key("r1", "RS256", T0 + 3, T0 + 500);
+    assert!(
+        store
+            .schedule_key(&r1, None, Some(T0), T0 + 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(kids(&store.list_keys().await.unwrap()), ["k1", "k2", "r1"]);
+
+    // A retired key no longer counts as live.
+    store
+        .set_key_times("r1", T0 + 10, T0 + 20, false)
+        .await
+        .unwrap();
+    let r2 = key("r2", "RS256", T0 + 4, T0 + 4);
+    assert!(
+        !store
+            .schedule_key(&r2, None, Some(i64::MIN), T0 + 9)
+            .await
+            .unwrap(),
+        "r1 is live until T0 + 10"
+    );
+    assert!(
+        store
+            .schedule_key(&r2, None, Some(i64::MIN), T0 + 10)
+            .await
+            .unwrap(),
+        "r1 retired at T0 + 10"
+    );
+
+    let err = store
+        .schedule_key(&key("k1", "ES256", T0 + 5, T0 + 5), None, None, T0 + 5)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("kid")),
+        "duplicate kid: {err:?}"
+    );
+    assert_eq!(key_by_kid(store, "k1").await.created_at, T0);
+
+    let err = store
+        .set_key_times("nope", T0, T0, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown kid: {err:?}");
+
+    store
+        .set_key_times("k2", T0 + 400, T0 + 500, false)
+        .await
+        .unwrap();
+    let k2_now = key_by_kid(store, "k2").await;
+    assert_eq!(
+        (k2_now.retires_at, k2_now.removes_at),
+        (Some(T0 + 400), Some(T0 + 500))
+    );
+    assert_eq!(k2_now.private_key, k2.private_key, "kept");
+    store
+        .set_key_times("k2", T0 + 401, T0 + 501, true)
+        .await
+        .unwrap();
+    let k2_now = key_by_kid(store, "k2").await;
+    assert_eq!(
+        (k2_now.retires_at, k2_now.removes_at),
+        (Some(T0 + 401), Some(T0 + 501))
+    );
+    assert_eq!(k2_now.private_key, None, "destroyed");
+    assert_eq!(k2_now.public_jwk, k2.public_jwk, "the public half stays");
+
+    // Oldest first.
+    assert_eq!(
+        kids(&store.list_keys().await.unwrap()),
+        ["k1", "k2", "r1", "r2"]
+    );
+}
+
+async fn key_private_halves(store: &dyn Store) {
+    // removed at T0 + 10, at T0 + 20, never.
+    let mut a = key("a", "ES256", T0, T0);
+    a.retires_at = Some(T0 + 5);
+    a.removes_at = Some(T0 + 10);
+    let mut b = key("b", "ES256", T0 + 1, T0 + 1);
+    b.retires_at = Some(T0 + 15);
+    b.removes_at = Some(T0 + 20);
+    let c = key("c", "ES256", T0 + 2, T0 + 2);
+    for k in [&a, &b, &c] {
+        assert!(store.schedule_key(k, None, None, T0).await.unwrap());
+    }
+
+    assert_eq!(store.destroy_removed_keys(T0 + 9).await.unwrap(), 0);
+    assert_eq!(store.destroy_removed_keys(T0 + 10).await.unwrap(), 1);
+    let listed = store.list_keys().await.unwrap();
+    assert_eq!(listed[0].private_key, None, "a is removed at T0 + 10");
+    assert_eq!(listed[0].public_jwk, a.public_jwk);
+    assert_eq!(listed[1].private_key, b.private_key);
+    assert_eq!(listed[2].private_key, c.private_key);
+    // Already destroyed: not counted again.
+    assert_eq!(store.destroy_removed_keys(T0 + 10).await.unwrap(), 0);
+    assert_eq!(store.destroy_removed_keys(T0 + 1000).await.unwrap(), 1);
+    assert_eq!(key_by_kid(store, "b").await.private_key, None);
+    assert_eq!(key_by_kid(store, "c").await.private_key, c.private_key);
+
+    // Rewrapping: every listed private half is replaced.
+    let d = key("d", "RS256", T0 + 3, T0 + 3);
+    assert!(store.schedule_key(&d, None, None, T0).await.unwrap());
+    store
+        .rewrap_keys(&[
+            ("c".to_string(), b"rewrapped-c".to_vec()),
+            ("d".to_string(), b"rewrapped-d".to_vec()),
+        ])
+        .await
+        .expect("rewrap");
+    assert_eq!(
+        key_by_kid(store, "c").await.private_key.as_deref(),
+        Some(&b"rewrapped-c"[..])
+    );
+    assert_eq!(
+        key_by_kid(store, "d").await.private_key.as_deref(),
+        Some(&b"rewrapped-d"[..])
+    );
+    assert_eq!(key_by_kid(store, "d").await.public_jwk, d.public_jwk);
+
+    // All or nothing: an unknown kid, or a destroyed key (whose private
+    // half must not come back), fails the whole batch.
+    for bad in ["nope", "a"] {
+        let result = store
+            .rewrap_keys(&[
+                ("c".to_string(), b"again-c".to_vec()),
+                (bad.to_string(), b"again-bad".to_vec()),
+            ])
+            .await;
+        assert!(result.is_err(), "rewrapping {bad} must fail");
+        assert_eq!(
+            key_by_kid(store, "c").await.private_key.as_deref(),
+            Some(&b"rewrapped-c"[..]),
+            "nothing rewrapped when {bad} fails"
+        );
+    }
+    assert_eq!(key_by_kid(store, "a").await.private_key, None);
+    store.rewrap_keys(&[]).await.expect("nothing to rewrap");
+}
+
+async fn audit(store: &dyn Store) {
+    store
+        .insert_audit(T0, "cli", "user.created", Some("u1"), r#"{"by":"cli"}"#)
+        .await
+        .unwrap();
+    store
+        .insert_audit(T0 + 1, "scheduler", "key.rotated", None, "{}")
+        .await
+        .unwrap();
+    store
+        .insert_audit_batch(&[
+            audit_event(T0 + 2, "a2"),
+            audit_event(T0 + 3, "a3"),
+            audit_event(T0 + 4, "a4"),
+        ])
+        .await
+        .unwrap();
+    store.insert_audit_batch(&[]).await.expect("empty batch");
+
+    let all = store.recent_audit(10).await.unwrap();
+    assert_eq!(
+        actions(&all),
+        ["user.created", "key.rotated", "a2", "a3", "a4"]
+    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids increase");
+    assert_eq!(
+        (
+            all[0].at,
+            all[0].actor.as_str(),
+            all[0].target.as_deref(),
+            all[0].detail.as_str()
+        ),
+        (T0, "cli", Some("u1"), r#"{"by":"cli"}"#)
+    );
+    assert_eq!(all[1].target, None);
+    assert_eq!(
+        (all[3].at, all[3].target.as_deref(), all[3].detail.as_str()),
+        (T0 + 3, Some("target-1000003"), r#"{"n":1000003}"#)
+    );
+
+    // The newest `limit`, oldest first.
+    let recent = store.recent_audit(2).await.unwrap();
+    assert_eq!(actions(&recent), ["a3", "a4"]);
+    assert_eq!(recent, all[3..].to_vec());
+
+    // Before `before`, at most `limit`, oldest first.
+    assert_eq!(store.prune_audit(T0, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_audit(T0 + 2, 100).await.unwrap(), 2);
+    assert_eq!(
+        actions(&store.recent_audit(10).await.unwrap()),
+        ["a2", "a3", "a4"]
+    );
+    assert_eq!(store.prune_audit(T0 + 100, 1).await.unwrap(), 1);
+    assert_eq!(
+        actions(&store.recent_audit(10).await.unwrap()),
+        ["a3", "a4"]
+    );
+}
+
+async fn throttle(store: &dyn Store) {
+    let rule = ThrottleRule {
+        window: 60,
+        limit: 3,
+        lockout: 300,
+    };
+    let counted = |failures, window_start| ThrottleRecord {
+        failures,
+        window_start,
+        locked_until: 0,
+    };
+    assert_eq!(store.throttle_get("acct:alice").await.unwrap(), None);
+
+    let first = store.throttle_fail("acct:alice", T0, rule).await.unwrap();
+    assert_eq!(first, Some(counted(1, T0)));
+    let second = store
+        .throttle_fail("acct:alice", T0 + 10, rule)
+        .await
+        .unwrap();
+    assert_eq!(second, Some(counted(2, T0)));
+    // Keys are counted apart.
+    let other = store
+        .throttle_fail("acct:bob", T0 + 10, rule)
+        .await
+        .unwrap();
+    assert_eq!(other, Some(counted(1, T0 + 10)));
+
+    // The limit locks the key and resets its count.
+    let locked = ThrottleRecord {
+        failures: 0,
+        window_start: T0 + 20,
+        locked_until: T0 + 320,
+    };
+    let third = store
+        .throttle_fail("acct:alice", T0 + 20, rule)
+        .await
+        .unwrap();
+    assert_eq!(third, Some(locked));
+    assert_eq!(
+        store.throttle_get("acct:alice").await.unwrap(),
+        Some(locked)
+    );
+
+    // While locked: nothing counted, the lockout not extended.
+    for now in [T0 + 21, T0 + 200, T0 + 319] {
+        assert_eq!(
+            store.throttle_fail("acct:alice", now, rule).await.unwrap(),
+            None,
+            "locked at {now}"
+        );
+    }
+    assert_eq!(
+        store.throttle_get("acct:alice").await.unwrap(),
+        Some(locked)
+    );
+
+    // Once the lockout is over, counting starts afresh.
+    let after = store
+        .throttle_fail("acct:alice", T0 + 320, rule)
+        .await
+        .unwrap()
+        .expect("unlocked at T0 + 320");
+    assert_eq!((after.failures, after.window_start), (1, T0 + 320));
+    assert!(after.locked_until <= T0 + 320, "not locked: {after:?}");
+
+    // A window older than `rule.window` starts afresh.
+    assert_eq!(
+        store
+            .throttle_fail("acct:bob", T0 + 69, rule)
+            .await
+            .unwrap(),
+        Some(counted(2, T0 + 10)),
+        "T0 + 69 is within bob's window"
+    );
+    assert_eq!(
+        store
+            .throttle_fail("acct:bob", T0 + 71, rule)
+            .await
+            .unwrap(),
+        Some(counted(1, T0 + 71)),
+        "T0 + 71 is past it"
+    );
+
+    // A limit of one locks at the first failure.
+    let strict = ThrottleRule {
+        window: 60,
+        limit: 1,
+        lockout: 30,
+    };
+    assert_eq!(
+        store
+            .throttle_fail("pair:x|carol", T0, strict)
+            .await
+            .unwrap(),
+        Some(ThrottleRecord {
+            failures: 0,
+            window_start: T0,
+            locked_until: T0 + 30,
+        })
+    );
+    assert_eq!(
+        store
+            .throttle_fail("pair:x|carol", T0 + 1, strict)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Clearing forgets the key (and only it); clearing an unknown key is fine.
+    store.throttle_clear("acct:alice").await.unwrap();
+    assert_eq!(store.throttle_get("acct:alice").await.unwrap(), None);
+    assert_eq!(
+        store.throttle_get("acct:bob").await.unwrap(),
+        Some(counted(1, T0 + 71))
+    );
+    store.throttle_clear("acct:nobody").await.unwrap();
+    assert_eq!(
+        store
+            .throttle_fail("acct:alice", T0 + 330, rule)
+            .await
+            .unwrap(),
+        Some(counted(1, T0 + 330))
+    );
+}
+
+async fn throttle_pruning(store: &dyn Store) {
+    let rule = ThrottleRule {
+        window: 60,
+        limit: 5,
+        lockout: 300,
+    };
+    let lock_at_once = ThrottleRule { limit: 1, ..rule };
+    store.throttle_fail("old-1", T0, rule).await.unwrap();
+    store.throttle_fail("old-2", T0 + 1, rule).await.unwrap();
+    store.throttle_fail("old-3", T0 + 2, rule).await.unwrap();
+    // window from T0, locked until T0 + 300
+    store
+        .throttle_fail("locked", T0, lock_at_once)
+        .await
+        .unwrap();
+    store.throttle_fail("fresh", T0 + 100, rule).await.unwrap();
+
+    // Windows started before T0 + 50, lockouts over at T0 + 200: the three
+    // old ones, at most two at a time.
+    assert_eq!(store.throttle_prune(T0 + 50, T0 + 200, 2).await.unwrap(), 2);
+    assert_eq!(store.throttle_prune(T0 + 50, T0 + 200, 2).await.unwrap(), 1);
+    for gone in ["old-1", "old-2", "old-3"] {
+        assert_eq!(store.throttle_get(gone).await.unwrap(), None, "{gone}");
+    }
+    assert!(store.throttle_get("locked").await.unwrap().is_some());
+    assert!(store.throttle_get("fresh").await.unwrap().is_some());
+
+    // The lockout over, the locked key goes too; the fresh window stays.
+    assert_eq!(
+        store.throttle_prune(T0 + 50, T0 + 301, 100).await.unwrap(),
+        1
+    );
+    assert_eq!(store.throttle_get("locked").await.unwrap(), None);
+    assert!(store.throttle_get("fresh").await.unwrap().is_some());
+    assert_eq!(
+        store.throttle_prune(T0 + 50, T0 + 301, 100).await.unwrap(),
+        0
+    );
+}
+
+async fn families(store: &dyn Store) {
+    user_and_client(store, "u1").await;
+    let u1 = store.user_by_id("u1").await.unwrap().unwrap();
+
+    // With a first token, checked against the user's password hash.
+    let f1 = family("f1", "u1", T0, T0 + 1000);
+    let h1 = token("h1", "f1", T0, T0 + 100);
+    let started = store
+        .create_family(&f1, Some(&h1), Some(&u1.password_hash))
+        .await
+        .expect("create family");
+    assert_eq!(started, T0);
+    assert_eq!(
+        store.refresh_token(b"h1").await.unwrap(),
+        Some((h1.clone(), f1.clone()))
+    );
+    assert_eq!(
+        store.refresh_session(b"h1").await.unwrap(),
+        Some((h1.clone(), f1.clone(), Some(u1.clone())))
+    );
+    assert_eq!(store.refresh_token(b"nope").await.unwrap(), None);
+    assert_eq!(store.refresh_session(b"nope").await.unwrap(), None);
+
+    // Without a first token (a client that may not refresh), and without
+    // a password check.
+    let f2 = family("f2", "u1", T0 + 1, T0 + 1000);
+    assert_eq!(store.create_family(&f2, None, None).await.unwrap(), T0 + 1);
+    assert_eq!(
+        store
+            .revoke_families(
+                Families::One("f2"),
+                &revocation(RevocationKind::Session, "f2", T0 + 2000),
+                T0 + 2
+            )
+            .await
+            .unwrap(),
+        1,
+        "f2 exists"
+    );
+
+    // Not for a password hash that is not the user's.
+    let f3 = family("f3", "u1", T0, T0 + 1000);
+    let h3 = token("h3", "f3", T0, T0 + 100);
+    let err = store
+        .create_family(&f3, Some(&h3), Some("stale-hash"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "stale hash: {err:?}");
+    assert_eq!(store.refresh_token(b"h3").await.unwrap(), None);
+
+    // Not for a disabled user, nor an unknown one.
+    store.set_user_disabled("u1", true, T0 + 3).await.unwrap();
+    let err = store
+        .create_family(&f3, Some(&h3), Some(&u1.password_hash))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "disabled: {err:?}");
+    let err = store.create_family(&f3, Some(&h3), None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "disabled: {err:?}");
+    assert_eq!(store.refresh_token(b"h3").await.unwrap(), None);
+    let ghost = family("f4", "u9", T0, T0 + 1000);
+    let err = store.create_family(&ghost, None, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown user: {err:?}");
+    store.set_user_disabled("u1", false, T0 + 4).await.unwrap();
+    store
+        .create_family(&f3, Some(&h3), Some(&u1.password_hash))
+        .await
+        .expect("enabled again");
+
+    // A family dated before the user's last revocation of every session
+    // starts at that revocation, and so does its first token.
+    store
+        .revoke_families(
+            Families::OfUser(UserFamilies {
+                user_id: "u1",
+                active_since: T0 + 50,
+                new_password_hash: None,
+            }),
+            &NewRevocation {
+                not_before: Some(T0 + 49),
+                ..revocation(RevocationKind::User, "u1", T0 + 2000)
+            },
+            T0 + 50,
+        )
+        .await
+        .unwrap();
+    let late = family("f5", "u1", T0 + 10, T0 + 1000);
+    let h5 = token("h5", "f5", T0 + 10, T0 + 100);
+    let started = store
+        .create_family(&late, Some(&h5), Some(&u1.password_hash))
+        .await
+        .unwrap();
+    assert_eq!(started, T0 + 50);
+    let (stored, stored_family) = store.refresh_token(b"h5").await.unwrap().unwrap();
+    assert_eq!(stored_family.created_at, T0 + 50);
+    assert_eq!(stored_family.revoked_at, None);
+    assert_eq!(stored.issued_at, T0 + 50);
+    assert_eq!(stored.expires_at, T0 + 100);
+    // One created after the revocation keeps its own time.
+    let later = family("f6", "u1", T0 + 60, T0 + 1000);
+    assert_eq!(
+        store.create_family(&later, None, None).await.unwrap(),
+        T0 + 60
+    );
+}
+
+async fn spending(store: &dyn Store) {
+    user_and_client(store, "u1").await;
+    let f1 = family("f1", "u1", T0, T0 + 1000);
+    let h1 = token("h1", "f1", T0, T0 + 100);
+    store.create_family(&f1, Some(&h1), None).await.unwrap();
+
+    let h2 = token("h2", "f1", T0 + 10, T0 + 110);
+    assert_eq!(
+        store
+            .spend_refresh_token(b"h1", &h2, T0 + 10)
+            .await
+            .unwrap(),
+        SpendOutcome::Spent
+    );
+    let spent = RefreshRecord {
+        spent_at: Some(T0 + 10),
+        successor_hash: Some(b"h2".to_vec()),
+        ..h1.clone()
+    };
+    assert_eq!(stored_token(store, "h1").await, Some(spent.clone()));
+    assert_eq!(
+        store.refresh_token(b"h2").await.unwrap(),
+        Some((h2.clone(), f1.clone()))
+    );
+
+    // A second spend (a replay) changes nothing and reports the row.
+    let h2b = token("h2b", "f1", T0 + 11, T0 + 111);
+    assert_eq!(
+        store
+            .spend_refresh_token(b"h1", &h2b, T0 + 11)
+            .await
+            .unwrap(),
+        SpendOutcome::AlreadySpent(spent.clone())
+    );
+    assert_eq!(stored_token(store, "h1").await, Some(spent));
+    assert_eq!(stored_token(store, "h2b").await, None);
+
+    assert_eq!(
+        store
+            .spend_refresh_token(b"nope", &h2b, T0 + 11)
+            .await
+            .unwrap(),
+        SpendOutcome::NotFound
+    );
+    assert_eq!(stored_token(store, "h2b").await, None);
+
+    // The successor spends in turn.
+    let h3 = token("h3", "f1", T0 + 20, T0 + 120);
+    assert_eq!(
+        store
+            .spend_refresh_token(b"h2", &h3, T0 + 20)
+            .await
+            .unwrap(),
+        SpendOutcome::Spent
+    );
+    assert_eq!(stored_token(store, "h3").await, Some(h3.clone()));
+
+    // An expired token spends nothing, at its expiry and after it.
+    let late = token("late", "f1", T0 + 120, T0 + 220);
+    for at in [h3.expires_at, h3.expires_at + 1] {
+        assert_eq!(
+            store.spend_refresh_token(b"h3", &late, at).await.unwrap(),
+            SpendOutcome::NotFound
+        );
+    }
+    assert_eq!(stored_token(store, "late").await, None);
+    assert_eq!(stored_token(store, "h3").await.unwrap().spent_at, None);
+
+    // A revoked family's token spends nothing.
+    store
+        .revoke_families(
+            Families::One("f1"),
+            &revocation(RevocationKind::Session, "f1", T0 + 2000),
+            T0 + 30,
+        )
+        .await
+        .unwrap();
+    let h4 = token("h4", "f1", T0 + 31, T0 + 131);
+    let outcome = store
+        .spend_refresh_token(b"h3", &h4, T0 + 31)
+        .await
+        .unwrap();
+    assert_eq!(outcome, SpendOutcome::NotFound);
+    assert_eq!(stored_token(store, "h4").await, None);
+    assert_eq!(stored_token(store, "h3").await.unwrap().spent_at, None);
+}
+
+async fn revoking_families(store: &dyn Store) {
+    user_and_client(store, "u1").await;
+    let f1 = family("f1", "u1", T0, T0 + 1000);
+    let f2 = family("f2", "u1", T0, T0 + 1000);
+    store
+        .create_family(&f1, Some(&token("h1", "f1", T0, T0 + 100)), None)
+        .await
+        .unwrap();
+    store
+        .create_family(&f2, Some(&token("h2", "f2", T0, T0 + 100)), None)
+        .await
+        .unwrap();
+
+    let entry = revocation(RevocationKind::Session, "f1", T0 + 2000);
+    assert_eq!(
+        store
+            .revoke_families(Families::One("f1"), &entry, T0 + 20)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(family_of(store, "h1").await.revoked_at, Some(T0 + 20));
+    assert_eq!(family_of(store, "h2").await.revoked_at, None, "only f1");
+    let recorded = all_revocations(store, T0 + 20).await;
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|r| (
+                r.kind,
+                r.value.as_str(),
+                r.not_before,
+                r.expires_at,
+                r.created_at
+            ))
+            .collect::<Vec<_>>(),
+        [(RevocationKind::Session, "f1", None, T0 + 2000, T0 + 20)]
+    );
+
+    // Again: nothing newly revoked, the first revocation time kept.
+    assert_eq!(
+        store
+            .revoke_families(Families::One("f1"), &entry, T0 + 30)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(family_of(store, "h1").await.revoked_at, Some(T0 + 20));
+    // An unknown family: nothing revoked.
+    assert_eq!(
+        store
+            .revoke_families(
+                Families::One("nope"),
+                &revocation(RevocationKind::Session, "nope", T0 + 2000),
+                T0 + 30
+            )
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .user_by_id("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .sessions_revoked_at,
+        None
+    );
+}
+
+async fn revoking_a_users_families(store: &dyn Store) {
+    user_and_client(store, "u1").await;
+    user_and_client(store, "u2").await;
+    // fa: quiet since T0. fb: refreshed at T0 + 30. fc: revoked already.
+    // fd: u2's.
+    for (id, user_id) in [("fa", "u1"), ("fb", "u1"), ("fc", "u1"), ("fd", "u2")] {
+        let hash = format!("h-{id}");
+        store
+            .create_family(
+                &family(id, user_id, T0, T0 + 1000),
+                Some(&token(&hash, id, T0, T0 + 100)),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .spend_refresh_token(b"h-fb", &token("h-fb2", "fb", T0 + 30, T0 + 130), T0 + 30)
+            .await
+            .unwrap(),
+        SpendOutcome::Spent
+    );
+    store
+        .revoke_families(
+            Families::One("fc"),
+            &revocation(RevocationKind::Session, "fc", T0 + 2000),
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+    let before = all_revocations(store, T0 + 40).await;
+
+    let revoked = store
+        .revoke_families(
+            Families::OfUser(UserFamilies {
+                user_id: "u1",
+                active_since: T0 + 30,
+                new_password_hash: Some("new-hash"),
+            }),
+            &NewRevocation {
+                not_before: Some(T0 + 39),
+                ..revocation(RevocationKind::User, "u1", T0 + 2000)
+            },
+            T0 + 40,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, 2, "fa and fb (fc was revoked before)");
+    assert_eq!(family_of(store, "h-fa").await.revoked_at, Some(T0 + 40));
+    assert_eq!(family_of(store, "h-fb2").await.revoked_at, Some(T0 + 40));
+    assert_eq!(family_of(store, "h-fc").await.revoked_at, Some(T0 + 5));
+    assert_eq!(family_of(store, "h-fd").await.revoked_at, None, "u2's");
+
+    let u1 = store.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(u1.sessions_revoked_at, Some(T0 + 40));
+    assert_eq!(u1.password_hash, "new-hash");
+    assert_eq!(u1.updated_at, T0 + 40);
+    assert!(!u1.disabled);
+
+    // The user entry, and a session entry for fb only: the one family
+    // that issued a token at or after `active_since`.
+    let after: Vec<RevocationRecord> = all_revocations(store, T0 + 40)
+        .await
+        .into_iter()
+        .filter(|r| !before.contains(r))
+        .collect();
+    let mut added = entries(&after);
+    added.sort_by_key(|(kind, value)| (kind.as_str(), value.to_string()));
+    assert_eq!(
+        added,
+        [
+            (RevocationKind::Session, "fb"),
+            (RevocationKind::User, "u1")
+        ]
+    );
+    let user_entry = after
+        .iter()
+        .find(|r| r.kind == RevocationKind::User)
+        .unwrap();
+    assert_eq!(
+        (
+            user_entry.not_before,
+            user_entry.expires_at,
+            user_entry.created_at
+        ),
+        (Some(T0 + 39), T0 + 2000, T0 + 40)
+    );
+    assert!(
+        store
+            .is_revoked("any", Some("fb"), "u1", T0 + 40, T0 + 40)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_revoked("any", None, "u1", T0 + 39, T0 + 40)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_revoked("any", Some("fa"), "u1", T0 + 40, T0 + 40)
+            .await
+            .unwrap()
+    );
+
+    // Neither the old password's login nor a family dated before the
+    // revocation slips through.
+    let stale = store
+        .create_family(
+            &family("fe", "u1", T0 + 35, T0 + 1000),
+            None,
+            Some("hash-of-u1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, StoreError::NotFound), "old hash: {stale:?}");
+    assert_eq!(
+        store
+            .create_family(
+                &family("fe", "u1", T0 + 35, T0 + 1000),
+                None,
+                Some("new-hash")
+            )
+            .await
+            .unwrap(),
+        T0 + 40
+    );
+
+    // Of a disabled user: the user is disabled in the same stroke.
+    let revoked = store
+        .revoke_families(
+            Families::OfDisabledUser(UserFamilies {
+                user_id: "u2",
+                active_since: T0 + 50,
+                new_password_hash: None,
+            }),
+            &NewRevocation {
+                not_before: Some(T0 + 49),
+                ..revocation(RevocationKind::User, "u2", T0 + 2000)
+            },
+            T0 + 50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+    assert_eq!(family_of(store, "h-fd").await.revoked_at, Some(T0 + 50));
+    let u2 = store.user_by_id("u2").await.unwrap().unwrap();
+    assert!(u2.disabled);
+    assert_eq!(u2.sessions_revoked_at, Some(T0 + 50));
+    assert_eq!(u2.updated_at, T0 + 50);
+    assert_eq!(u2.password_hash, "hash-of-u2");
+    let err = store
+        .create_family(&family("ff", "u2", T0 + 60, T0 + 1000), None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "disabled: {err:?}");
+    // No session entries for u2: fd issued nothing since T0 + 50.
+    assert!(
+        !all_revocations(store, T0 + 50)
+            .await
+            .iter()
+            .any(|r| r.kind == RevocationKind::Session && r.value == "fd")
+    );
+}
+
+async fn revocations(store: &dyn Store) {
+    let s1 = store
+        .insert_revocation(&revocation(RevocationKind::Token, "jti-1", T0 + 500), T0)
+        .await
+        .unwrap();
+    let s2 = store
+        .insert_revocation(
+            &revocation(RevocationKind::Session, "sid-1", T0 + 50),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    let s3 = store
+        .insert_revocation(
+            &NewRevocation {
+                not_before: Some(T0 + 100),
+                ..revocation(RevocationKind::User, "sub-1", T0 + 900)
+            },
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+    let s4 = store
+        .insert_revocation(&revocation(RevocationKind::Key, "kid-1", T0 + 700), T0 + 3)
+        .await
+        .unwrap();
+    assert!(s1 < s2 && s2 < s3 && s3 < s4, "{s1} {s2} {s3} {s4}");
+
+    let all = store.revocations_since(0, T0 + 10, 100).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            RevocationRecord {
+                seq: s1,
+                kind: RevocationKind::Token,
+                value: "jti-1".to_string(),
+                not_before: None,
+                expires_at: T0 + 500,
+                created_at: T0,
+            },
+            RevocationRecord {
+                seq: s2,
+                kind: RevocationKind::Session,
+                value: "sid-1".to_string(),
+                not_before: None,
+                expires_at: T0 + 50,
+                created_at: T0 + 1,
+            },
+            RevocationRecord {
+                seq: s3,
+                kind: RevocationKind::User,
+                value: "sub-1".to_string(),
+                not_before: Some(T0 + 100),
+                expires_at: T0 + 900,
+                created_at: T0 + 2,
+            },
+            RevocationRecord {
+                seq: s4,
+                kind: RevocationKind::Key,
+                value: "kid-1".to_string(),
+                not_before: None,
+                expires_at: T0 + 700,
+                created_at: T0 + 3,
+            },
+        ]
+    );
+    // Paging: after a cursor, at most `limit`.
+    let page = store.revocations_since(s1, T0 + 10, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [s2, s3]);
+    let page = store.revocations_since(s3, T0 + 10, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [s4]);
+    assert!(
+        store
+            .revocations_since(s4, T0 + 10, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Expired entries are skipped, not stopping the page.
+    let page = store.revocations_since(0, T0 + 100, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [s1, s3]);
+    let page = store.revocations_since(0, T0 + 600, 100).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [s3, s4]);
+
+    // is_revoked: by jti, sid, or sub with iat at or before not_before.
+    let now = T0 + 10;
+    assert!(store.is_revoked("jti-1", None, "x", T0, now).await.unwrap());
+    assert!(!store.is_revoked("jti-2", None, "x", T0, now).await.unwrap());
+    assert!(
+        store
+            .is_revoked("j", Some("sid-1"), "x", T0, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_revoked("j", Some("sid-2"), "x", T0, now)
+            .await
+            .unwrap()
+    );
+    assert!(!store.is_revoked("j", None, "x", T0, now).await.unwrap());
+    assert!(
+        store
+            .is_revoked("j", None, "sub-1", T0 + 99, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_revoked("j", None, "sub-1", T0 + 100, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_revoked("j", None, "sub-1", T0 + 101, now)
+            .await
+            .unwrap()
+    );
+    assert!(!store.is_revoked("j", None, "sub-2", T0, now).await.unwrap());
+    // Values are matched by kind: a sid or sub named like the jti is not it.
+    assert!(
+        !store
+            .is_revoked("sid-1", None, "jti-1", T0 + 500, now)
+            .await
+            .unwrap()
+    );
+    // An expired entry denies nothing.
+    assert!(
+        !store
+            .is_revoked("j", Some("sid-1"), "x", T0, T0 + 60)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_revoked("jti-1", None, "x", T0, T0 + 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_revoked("j", None, "sub-1", T0, T0 + 600)
+            .await
+            .unwrap()
+    );
+
+    // Pruning: entries expired before `before`, at most `limit`.
+    assert_eq!(store.prune_revocations(T0 + 50, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_revocations(T0 + 800, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_revocations(T0 + 800, 100).await.unwrap(), 2);
+    let left = store.revocations_since(0, 0, 100).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), [s3]);
+
+    // Sequence numbers keep increasing after pruning.
+    let s5 = store
+        .insert_revocation(
+            &revocation(RevocationKind::Token, "jti-5", T0 + 500),
+            T0 + 4,
+        )
+        .await
+        .unwrap();
+    assert!(s5 > s4);
+}
+
+async fn refresh_pruning(store: &dyn Store) {
+    user_and_client(store, "u1").await;
+    let create = |id: &'static str, expires_at: i64, first: Option<(&'static str, i64)>| {
+        let f = family(id, "u1", T0, expires_at);
+        let t = first.map(|(hash, exp)| token(hash, id, T0, exp));
+        async move { store.create_family(&f, t.as_ref(), None).await.unwrap() }
+    };
+    // Dead before T0 + 100: revoked (at T0 + 10), expired (at T0 + 50),
+    // every token expired (at T0 + 60), no token at all.
+    create("revoked", T0 + 10_000, Some(("h-revoked", T0 + 5000))).await;
+    create("expired", T0 + 50, Some(("h-expired", T0 + 50))).await;
+    create("stale", T0 + 10_000, Some(("h-stale", T0 + 60))).await;
+    create("tokenless", T0 + 10_000, None).await;
+    // Alive: revoked later, a token valid at T0 + 100.
+    create(
+        "revoked-late",
+        T0 + 10_000,
+        Some(("h-revoked-late", T0 + 5000)),
+    )
+    .await;
+    create("live", T0 + 10_000, Some(("h-live", T0 + 100))).await;
+    for (id, at) in [("revoked", T0 + 10), ("revoked-late", T0 + 150)] {
+        store
+            .revoke_families(
+                Families::One(id),
+                &revocation(RevocationKind::Session, id, T0 + 2000),
+                at,
+            )
+            .await
+            .unwrap();
+    }
+
+    // Families go only once they have no token left.
+    assert_eq!(
+        store.prune_refresh_families(T0 + 100, 100).await.unwrap(),
+        1
+    );
+
+    assert_eq!(store.prune_refresh_tokens(T0 + 100, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_refresh_tokens(T0 + 100, 100).await.unwrap(), 1);
+    assert_eq!(store.prune_refresh_tokens(T0 + 100, 100).await.unwrap(), 0);
+    for gone in ["h-revoked", "h-expired", "h-stale"] {
+        assert_eq!(stored_token(store, gone).await, None, "{gone}");
+    }
+    assert!(stored_token(store, "h-live").await.is_some());
+    assert!(stored_token(store, "h-revoked-late").await.is_some());
+
+    assert_eq!(store.prune_refresh_families(T0 + 100, 2).await.unwrap(), 2);
+    assert_eq!(
+        store.prune_refresh_families(T0 + 100, 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.prune_refresh_families(T0 + 100, 100).await.unwrap(),
+        0
+    );
+    // The survivors' families are intact.
+    assert_eq!(family_of(store, "h-live").await.id, "live");
+    assert_eq!(
+        family_of(store, "h-revoked-late").await.revoked_at,
+        Some(T0 + 150)
+    );
+
+    // Later, the rest is dead too.
+    assert_eq!(store.prune_refresh_tokens(T0 + 200, 100).await.unwrap(), 2);
+    assert_eq!(
+        store.prune_refresh_families(T0 + 200, 100).await.unwrap(),
+        2
+    );
+}
