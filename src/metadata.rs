@@ -5,7 +5,8 @@
 //! scopes, and held in memory ([`MetadataDocs`]): serving them never waits
 //! on the database, so they answer 200 through an outage like the JWKS.
 //! They are rebuilt when clients change (see `Sigil::clients_changed` and
-//! `Sigil::spawn_background`); a failed rebuild keeps the last documents.
+//! `service::background::spawn_background`); a failed rebuild keeps the
+//! last documents.
 
 use std::sync::Arc;
 

@@ -116,10 +116,9 @@ async fn schema_state(pool: &PgPool) -> StoreResult<SchemaState> {
     if !exists {
         return Ok(SchemaState::Empty);
     }
-    let applied: Vec<(i64, bool, Vec<u8>)> =
-        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(pool)
-            .await?;
+    let applied: Vec<(i64, bool, Vec<u8>)> = sqlx::query_as(sql::MIGRATION_RECORDS)
+        .fetch_all(pool)
+        .await?;
     let applied: Vec<AppliedMigration> = applied
         .into_iter()
         .map(|(version, success, checksum)| AppliedMigration {
@@ -373,34 +372,28 @@ impl Store for PostgresStore {
             .bind(KEY_SCHEDULE_LOCK)
             .execute(&mut *tx)
             .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8
-             WHERE NOT $9 OR NOT EXISTS (
-                SELECT 1 FROM signing_keys WHERE alg = $10 AND activates_at > $11
-                  AND (retires_at IS NULL OR retires_at > $12) AND (removes_at IS NULL OR removes_at > $12))",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.public_jwk)
-        .bind(&key.private_key)
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retires_at)
-        .bind(key.removes_at)
-        .bind(unless_activating_after.is_some())
-        .bind(&key.alg)
-        .bind(unless_activating_after.unwrap_or(i64::MIN))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique(e, &["kid"]))?
-        .rows_affected();
+        let inserted = sqlx::query(sql::SCHEDULE_KEY)
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.public_jwk)
+            .bind(&key.private_key)
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .bind(key.retires_at)
+            .bind(key.removes_at)
+            .bind(unless_activating_after.is_some())
+            .bind(&key.alg)
+            .bind(unless_activating_after.unwrap_or(i64::MIN))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, &["kid"]))?
+            .rows_affected();
         if inserted == 0 {
             return Ok(false);
         }
         if let Some(r) = retire {
-            sqlx::query("UPDATE signing_keys SET retires_at = $1, removes_at = $2 WHERE kid = $3")
+            sqlx::query(sql::RETIRE_KEY)
                 .bind(r.retires_at)
                 .bind(r.removes_at)
                 .bind(&r.kid)
@@ -705,11 +698,10 @@ impl Store for PostgresStore {
             return Ok(SpendOutcome::Spent);
         }
         // A new statement sees what the winner of a race committed.
-        let current: Option<RefreshRecord> =
-            sqlx::query_as("SELECT * FROM refresh_tokens WHERE hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut *self.db.conn().await?)
-                .await?;
+        let current: Option<RefreshRecord> = sqlx::query_as(sql::REFRESH_TOKEN_BY_HASH)
+            .bind(hash)
+            .fetch_optional(&mut *self.db.conn().await?)
+            .await?;
         // Unspent yet not updated: its family was revoked meanwhile.
         Ok(match current {
             Some(row) if row.spent_at.is_some() => SpendOutcome::AlreadySpent(row),
@@ -846,16 +838,14 @@ async fn insert_revocation(
         .bind(CHANGES_CHANNEL)
         .execute(&mut *tx)
         .await?;
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-    )
-    .bind(r.kind.as_str())
-    .bind(&r.value)
-    .bind(r.not_before)
-    .bind(r.expires_at)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    let seq: i64 = sqlx::query_scalar(sql::INSERT_REVOCATION)
+        .bind(r.kind.as_str())
+        .bind(&r.value)
+        .bind(r.not_before)
+        .bind(r.expires_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
     Ok(seq)
 }
 

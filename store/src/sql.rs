@@ -14,6 +14,7 @@ pub(crate) const INSERT_AUDIT: &str =
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
              access_token_ttl_secs, refresh_token_ttl_secs)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub(crate) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq";
 pub(crate) const INSERT_USER: &str =
     "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -30,9 +31,13 @@ pub(crate) const MARK_USER_SESSIONS_REVOKED: &str = "UPDATE users SET sessions_r
                      updated_at = CASE WHEN $3 OR $4 IS NOT NULL THEN $1 ELSE updated_at END, \
                      disabled = (disabled OR $3), \
                      password_hash = COALESCE($4, password_hash) WHERE id = $2";
+pub(crate) const MIGRATION_RECORDS: &str =
+    "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version";
 pub(crate) const PING: &str = "SELECT 1";
 pub(crate) const RECENT_AUDIT: &str = "SELECT * FROM audit_events ORDER BY id DESC LIMIT $1";
 pub(crate) const REFRESH_TOKEN_BY_HASH: &str = "SELECT * FROM refresh_tokens WHERE hash = $1";
+pub(crate) const RETIRE_KEY: &str =
+    "UPDATE signing_keys SET retires_at = $1, removes_at = $2 WHERE kid = $3";
 pub(crate) const REVOCATIONS_SINCE: &str =
     "SELECT * FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3";
 pub(crate) const REVOKE_FAMILY: &str =
@@ -43,6 +48,11 @@ pub(crate) const REWRAP_KEY: &str =
     "UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key IS NOT NULL";
 pub(crate) const ROTATE_CLIENT_SECRET: &str = "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
              secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL";
+pub(crate) const SCHEDULE_KEY: &str = "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE NOT $9 OR NOT EXISTS (
+                SELECT 1 FROM signing_keys WHERE alg = $10 AND activates_at > $11
+                  AND (retires_at IS NULL OR retires_at > $12) AND (removes_at IS NULL OR removes_at > $12))";
 pub(crate) const SET_CLIENT_DISABLED: &str =
     "UPDATE clients SET disabled = $1 WHERE client_id = $2";
 pub(crate) const SET_KEY_TIMES: &str = "UPDATE signing_keys SET retires_at = $1, removes_at = $2,

@@ -477,11 +477,20 @@ async fn the_admin_api_needs_the_admin_scope_and_audits_what_it_does(app: TestAp
     let bad = rotate(serde_json::json!({"alg": "HS256"})).await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 
-    let audit = app.sigil.store.recent_audit(10).await.unwrap();
-    let event = audit
-        .iter()
-        .find(|e| e.action == "key.rotation_scheduled")
-        .expect("audited");
+    // Audit events are written by the node's background writer, as every
+    // admin action's are: wait for it (at most 10 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let audit = app.sigil.store.recent_audit(10).await.unwrap();
+        if let Some(event) = audit
+            .into_iter()
+            .find(|e| e.action == "key.rotation_scheduled")
+        {
+            break event;
+        }
+        assert!(std::time::Instant::now() < deadline, "not audited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(event.actor, "client:ops");
     assert_eq!(event.target.as_deref(), Some(new_kid.as_str()));
 }
