@@ -2,8 +2,9 @@
 //! way against both backends. Each test below is an `async fn(&dyn Store)`
 //! that `contract!` runs twice, as `<name>::sqlite` (a file in a temp dir)
 //! and `<name>::postgres` (a throwaway database on the server named by
-//! `SIGIL_TEST_POSTGRES_URL`; skipped, saying so, when that is unset or
-//! unreachable, unless `SIGIL_TEST_REQUIRE_POSTGRES=1`, which fails instead).
+//! `SIGIL_TEST_POSTGRES_URL`, by default the local one, as in the API tests;
+//! skipped, saying so, when it is unreachable, unless
+//! `SIGIL_TEST_REQUIRE_POSTGRES=1`, which fails instead).
 //!
 //! Times are fixed integers (Unix seconds) around `T0`: nothing here reads
 //! the clock or sleeps.
@@ -108,8 +109,8 @@ impl TestStore {
 static SKIP_NOTICE: Once = Once::new();
 
 /// The admin URL of a reachable Postgres server, or `None` (the test skips).
-/// With `SIGIL_TEST_REQUIRE_POSTGRES=1` an unset or unreachable server
-/// fails the test instead.
+/// With `SIGIL_TEST_REQUIRE_POSTGRES=1` an unreachable server fails the
+/// test instead.
 async fn postgres_admin_url() -> Option<String> {
     let required = std::env::var("SIGIL_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
     let skip = |why: String| {
@@ -128,9 +129,8 @@ async fn postgres_admin_url() -> Option<String> {
         });
         None
     };
-    let Ok(url) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
-        return skip("SIGIL_TEST_POSTGRES_URL is not set".to_string());
-    };
+    let url = std::env::var("SIGIL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
     let reachable = tokio::time::timeout(Duration::from_secs(5), async {
         use sqlx::Connection;
         sqlx::PgConnection::connect(&url).await
