@@ -13,6 +13,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use crate::browser::{Branding, SignInConfig};
 use crate::keys::Alg;
 pub use crate::passwords::{Argon2Config, PasswordPolicy};
 pub use crate::throttle::ThrottleConfig;
@@ -119,6 +120,14 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    /// Whether the resource owner password grant works at all. RFC 9700
+    /// §2.4 says it MUST NOT be used; it stays for the clients that have
+    /// it until they move to the authorization code flow.
+    pub password_grant: bool,
+    /// Browser sessions (`[sign_in]`).
+    pub sign_in: SignInConfig,
+    /// The hosted pages' look (`[branding]`).
+    pub branding: Branding,
     /// Set when `issuer` was derived from `listen`, so that `serve` can
     /// correct it to the address actually bound (`listen` port 0).
     #[serde(skip)]
@@ -160,6 +169,9 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            password_grant: true,
+            sign_in: SignInConfig::default(),
+            branding: Branding::default(),
             issuer_from_listen: false,
         }
     }
@@ -282,6 +294,35 @@ impl Config {
         }
         if crate::store::Backend::of(&self.database_url).is_none() {
             return invalid("database_url", "must start with sqlite:// or postgres://");
+        }
+        let sessions = &self.sign_in;
+        if sessions.session_idle_ttl < Duration::from_secs(60) {
+            return invalid("sign_in.session_idle_ttl", "must be at least 1m");
+        }
+        if sessions.session_absolute_ttl < sessions.session_idle_ttl {
+            return invalid(
+                "sign_in.session_absolute_ttl",
+                "must be at least sign_in.session_idle_ttl",
+            );
+        }
+        if self.branding.product_name.trim().is_empty() || self.branding.product_name.len() > 64 {
+            return invalid("branding.product_name", "must be 1 to 64 characters");
+        }
+        if let Some(logo) = &self.branding.logo_file {
+            if crate::browser::settings::logo_type(logo).is_none() {
+                return invalid(
+                    "branding.logo_file",
+                    "must be a .png, .svg, .jpg, .jpeg or .webp file",
+                );
+            }
+            if let Err(e) = std::fs::metadata(logo) {
+                return invalid("branding.logo_file", &format!("cannot be read: {e}"));
+            }
+        }
+        if let Some(css) = &self.branding.stylesheet_file
+            && let Err(e) = std::fs::metadata(css)
+        {
+            return invalid("branding.stylesheet_file", &format!("cannot be read: {e}"));
         }
         if self.database_max_connections == 0 {
             return invalid("database_max_connections", "must be at least 1");

@@ -6,12 +6,13 @@
 //!
 //! 1. `http` (axum), `cli` — the entry points.
 //! 2. `service` (one function per state-changing action, and the node's
-//!    background tasks), `oauth` (the grants and endpoints' protocol).
+//!    background tasks), `oauth` (the grants and endpoints' protocol,
+//!    the authorization endpoint and OpenID Connect among them).
 //! 3. `state` — [`Sigil`], the composition root: config, store, keyring,
 //!    caches.
 //! 4. `config` (the settings, validated at start), `metadata` (the
 //!    discovery documents).
-//! 5. The domain: `users`, `clients`, `client_cache`, `user_cache`,
+//! 5. The domain: `users`, `clients`, `browser` (sessions, consent), `client_cache`, `user_cache`,
 //!    `revocation`, `throttle`, `passwords`, `prune`, `keys`, `tokens`,
 //!    `audit`, `fresh_cache`, `scope`.
 //! 6. Leaves: `clock`, `metrics`, `logging`, and the store — the crate
@@ -24,6 +25,7 @@
 )]
 
 pub mod audit;
+pub mod browser;
 pub mod cli;
 pub mod client_cache;
 pub mod clients;

@@ -24,26 +24,63 @@ use crate::store::{Store, StoreResult};
 pub fn metadata(config: &Config, scopes: &[String], openid: bool) -> Value {
     let base = config.base_url();
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
+    let grants: Vec<&str> = GrantType::ALL
+        .iter()
+        .filter(|g| config.password_grant || **g != GrantType::Password)
+        .map(|g| g.as_str())
+        .collect();
+    // Every scope a client may ask for, and the OpenID ones the code flow
+    // understands whatever the clients say.
+    let mut scopes: Vec<String> = scopes.to_vec();
+    for s in ["openid", "profile", "email"] {
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    scopes.sort();
     let mut doc = json!({
         "issuer": config.issuer,
+        "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scopes,
-        // Sigil has no authorization endpoint, so it supports no response
-        // type; RFC 8414 still requires the member.
-        "response_types_supported": [],
-        "response_modes_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
         "access_token_signing_alg_values_supported": algs,
     });
     if openid {
+        doc["userinfo_endpoint"] = json!(format!("{base}/userinfo"));
+        doc["end_session_endpoint"] = json!(format!("{base}/logout"));
         doc["subject_types_supported"] = json!(["public"]);
         doc["id_token_signing_alg_values_supported"] = json!(algs);
+        doc["claims_supported"] = json!([
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "azp",
+            "sid",
+            "at_hash",
+            "preferred_username",
+            "email",
+            "email_verified"
+        ]);
+        doc["prompt_values_supported"] = json!(["none", "login", "consent", "select_account"]);
+        doc["claims_parameter_supported"] = json!(false);
+        doc["request_parameter_supported"] = json!(false);
+        doc["request_uri_parameter_supported"] = json!(false);
     }
     doc
 }

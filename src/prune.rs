@@ -6,6 +6,8 @@
 //!   nor need replay detection: revoked, or with every token expired, longer
 //!   ago than an access token lives (plus the reuse grace and the leeway),
 //! - login-throttle counters whose window and lockout are over,
+//! - authorization codes expired longer ago than an access token lives,
+//!   and browser sessions ended or expired,
 //! - audit events older than `audit_retention` (unless it is `0s`).
 //!
 //! Each kind is deleted in batches of at most [`BATCH`] rows per statement,
@@ -53,6 +55,8 @@ pub struct PruneReport {
     pub refresh_families: u64,
     pub throttle: u64,
     pub audit: u64,
+    pub authorization_codes: u64,
+    pub browser_sessions: u64,
     /// Expired entries dropped from this node's in-memory deny-list.
     pub deny_list_memory: u64,
 }
@@ -60,7 +64,13 @@ pub struct PruneReport {
 impl PruneReport {
     /// Database rows deleted, every kind together.
     pub fn rows(&self) -> u64 {
-        self.revocations + self.refresh_tokens + self.refresh_families + self.throttle + self.audit
+        self.revocations
+            + self.refresh_tokens
+            + self.refresh_families
+            + self.throttle
+            + self.audit
+            + self.authorization_codes
+            + self.browser_sessions
     }
 }
 
@@ -129,6 +139,16 @@ pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneRe
         store.throttle_prune(cut.throttle_window, cut.now, BATCH)
     })
     .await?;
+    // A spent code stays as long as what it issued may live, so that a
+    // replay can still revoke it (RFC 6749 §4.1.2).
+    let authorization_codes = batches("authorization_code", || {
+        store.prune_authorization_codes(cut.refresh, BATCH)
+    })
+    .await?;
+    let browser_sessions = batches("browser_session", || {
+        store.prune_browser_sessions(cut.revocations, BATCH)
+    })
+    .await?;
     let audit = match cut.audit {
         Some(before) => batches("audit", || store.prune_audit(before, BATCH)).await?,
         None => 0,
@@ -139,6 +159,8 @@ pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneRe
         refresh_families,
         throttle,
         audit,
+        authorization_codes,
+        browser_sessions,
         deny_list_memory: 0,
     })
 }

@@ -48,6 +48,15 @@ impl Scopes {
         self.0.iter().all(|s| other.contains(s))
     }
 
+    /// Adds every scope of `other` not already here.
+    pub fn extend(&mut self, other: &Scopes) {
+        for scope in &other.0 {
+            if !self.contains(scope) {
+                self.0.push(scope.clone());
+            }
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

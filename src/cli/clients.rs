@@ -60,9 +60,20 @@ pub struct CreateClient {
     /// A public client (no secret; e.g. a mobile or browser app).
     #[arg(long)]
     public: bool,
-    /// Grant types the client may use.
-    #[arg(long, value_delimiter = ',', default_value = "password,refresh_token")]
-    grant_types: Vec<String>,
+    /// Grant types the client may use (default: authorization_code,refresh_token
+    /// with --redirect-uri, else password,refresh_token).
+    #[arg(long, value_delimiter = ',')]
+    grant_types: Option<Vec<String>>,
+    /// A redirect URI for the authorization code flow (repeatable): https,
+    /// or http on 127.0.0.1/[::1] (any port matches, RFC 8252 §7.3).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// The operator's own app: its users are not asked for consent.
+    #[arg(long)]
+    first_party: bool,
     /// Space-separated scopes the client may request.
     #[arg(long, default_value = "")]
     scopes: String,
@@ -106,8 +117,14 @@ pub async fn run(config: ValidConfig, command: ClientsCommand) -> anyhow::Result
 }
 
 async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
+    let default_grants = if args.redirect_uris.is_empty() {
+        "password,refresh_token"
+    } else {
+        "authorization_code,refresh_token"
+    };
     let grant_types = args
         .grant_types
+        .unwrap_or_else(|| default_grants.split(',').map(str::to_string).collect())
         .iter()
         .map(|g| g.trim().parse::<GrantType>())
         .collect::<Result<Vec<_>, _>>()
@@ -137,6 +154,9 @@ async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
             access_token: args.access_token_ttl,
             refresh_token: args.refresh_token_ttl,
         },
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        first_party: args.first_party,
     };
     let offline = Offline::open(config).await?;
     let created = service::clients::create(&offline.ops(), new).await;

@@ -1,4 +1,5 @@
-//! `sigil users …`: create, set-password, disable, enable, revoke-sessions.
+//! `sigil users …`: create, set-password, disable, enable, revoke-sessions,
+//! consents, revoke-consent.
 //! Each goes through the same service function as the admin API and is
 //! audited with the actor `cli`.
 
@@ -36,6 +37,14 @@ pub enum UsersCommand {
     Enable { username: String },
     /// Log a user out everywhere: revoke every session and access token.
     RevokeSessions { username: String },
+    /// List the clients a user has granted consent to, with the scopes.
+    Consents { username: String },
+    /// Forget a user's consent to a client: the next sign-in to it asks again.
+    RevokeConsent {
+        username: String,
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 pub async fn run(config: ValidConfig, command: UsersCommand) -> anyhow::Result<()> {
@@ -115,6 +124,28 @@ async fn act(
             println!(
                 "revoked {revoked} session(s) of {username} and every access token issued to them"
             );
+            Ok(())
+        }
+        UsersCommand::Consents { username } => {
+            let user = users::find(ops.store, &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            for consent in ops.store.list_consents(&user.id).await? {
+                println!("{}\t{}", consent.client_id, consent.scope);
+            }
+            Ok(())
+        }
+        UsersCommand::RevokeConsent {
+            username,
+            client_id,
+        } => {
+            let user = users::find(ops.store, &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            if !service::browser::revoke_consent(&ops, &user, &client_id).await? {
+                bail!("{username} has not granted consent to {client_id:?}");
+            }
+            println!("revoked {username}'s consent to {client_id}");
             Ok(())
         }
     }

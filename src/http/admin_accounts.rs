@@ -96,6 +96,71 @@ pub async fn admin_users_get(
     Ok(axum::Json(json!({ "users": users, "next": next })).into_response())
 }
 
+/// `GET /admin/users/{username}/consents`: the clients the user allowed.
+#[utoipa::path(
+    get, path = "/admin/users/{username}/consents", tag = "admin", operation_id = "admin_user_consents",
+    params(("username" = String, Path, description = "The user")),
+    responses(
+        (status = 200, description = "`{consents: [{client_id, scope, granted_at}]}`", body = Object),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 404, description = "not_found: no such user", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_user_consents_get(
+    State(sigil): State<Arc<Sigil>>,
+    _admin: Admin,
+    ApiPath(username): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let user = match users::find(sigil.store.as_ref(), &username).await {
+        Err(StoreError::NotFound) => return Err(not_found("user", &username)),
+        other => other?,
+    };
+    let consents: Vec<Value> = sigil
+        .store
+        .list_consents(&user.id)
+        .await?
+        .into_iter()
+        .map(|c| json!({ "client_id": c.client_id, "scope": c.scope, "granted_at": c.granted_at }))
+        .collect();
+    Ok(axum::Json(json!({ "consents": consents })).into_response())
+}
+
+/// `POST /admin/users/{username}/consents/{client_id}/revoke`.
+#[utoipa::path(
+    post, path = "/admin/users/{username}/consents/{client_id}/revoke", tag = "admin",
+    operation_id = "admin_user_consent_revoke",
+    params(
+        ("username" = String, Path, description = "The user"),
+        ("client_id" = String, Path, description = "The client"),
+    ),
+    responses(
+        (status = 200, description = "Revoked: the next sign-in to the client asks again", body = Object),
+        (status = 403, description = "insufficient_scope", body = super::error::ErrorBody),
+        (status = 404, description = "not_found: no such user or consent", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = ["sigil:admin"]))
+)]
+pub async fn admin_user_consent_revoke_post(
+    State(sigil): State<Arc<Sigil>>,
+    admin: Admin,
+    ApiPath((username, client_id)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let actor = admin.actor();
+    let ops = Ops::on(&sigil, &actor);
+    let user = match users::find(ops.store, &username).await {
+        Err(StoreError::NotFound) => return Err(not_found("user", &username)),
+        other => other?,
+    };
+    if !service::browser::revoke_consent(&ops, &user, &client_id).await? {
+        return Err(not_found("consent", &client_id));
+    }
+    Ok(
+        axum::Json(json!({ "username": user.username, "client_id": client_id, "revoked": true }))
+            .into_response(),
+    )
+}
+
 /// `POST /admin/users/{username}/{action}`: `disable` (also revokes every
 /// session and token), `enable`, or `revoke-sessions`.
 #[utoipa::path(
@@ -163,8 +228,19 @@ pub struct NewClientBody {
     /// A public client has no secret.
     #[serde(default)]
     public: bool,
-    /// Default `["password", "refresh_token"]`.
+    /// Default `["authorization_code", "refresh_token"]` with
+    /// `redirect_uris`, else `["password", "refresh_token"]`.
     grant_types: Option<Vec<String>>,
+    /// Redirect URIs for the authorization code flow: https, or http on
+    /// 127.0.0.1/[::1] (any port matches, RFC 8252 §7.3).
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to.
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    /// The operator's own app: its users are not asked for consent.
+    #[serde(default)]
+    first_party: bool,
     /// Space-separated scopes the client may request.
     #[serde(default)]
     scopes: String,
@@ -203,7 +279,14 @@ pub async fn admin_clients_post(
 ) -> Result<Response, ApiError> {
     let grant_types = body
         .grant_types
-        .unwrap_or_else(|| vec!["password".into(), "refresh_token".into()])
+        .unwrap_or_else(|| {
+            let first = if body.redirect_uris.is_empty() {
+                "password"
+            } else {
+                "authorization_code"
+            };
+            vec![first.into(), "refresh_token".into()]
+        })
         .iter()
         .map(|g| g.parse::<GrantType>())
         .collect::<Result<Vec<_>, _>>()
@@ -227,6 +310,9 @@ pub async fn admin_clients_post(
             access_token: body.access_token_ttl_seconds.map(Duration::from_secs),
             refresh_token: body.refresh_token_ttl_seconds.map(Duration::from_secs),
         },
+        redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        first_party: body.first_party,
     };
     let actor = admin.actor();
     let (client, secret) = service::clients::create(&Ops::on(&sigil, &actor), new).await?;

@@ -1,8 +1,8 @@
 //! RFC 6750 bearer-token authentication for Sigil's own resource endpoints.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
 use super::AppState;
 use super::error::ApiError;
@@ -19,37 +19,46 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let sigil = &state.sigil;
-        let token = bearer_token(parts)?;
-        let now = sigil.clock.now();
-        let config = &sigil.config;
+        let token = bearer_token(&parts.headers)?;
         // Sigil's own endpoints accept only tokens addressed to Sigil itself
         // (the default audience), not tokens minted for a resource service.
-        let audiences = [config.issuer.as_str()];
-        let claims = verify_access_token(
-            &sigil.keys.current(),
-            token,
-            &config.issuer,
-            Some(&audiences),
-            now,
-        )
-        .map_err(|e| ApiError::Bearer(Some(e)))?;
-        if sigil
-            .deny_list
-            .is_revoked(sigil.store.as_ref(), &claims, now)
-            .await?
-        {
-            return Err(ApiError::Bearer(Some(TokenError::Revoked)));
-        }
+        let issuer = state.sigil.config.issuer.as_str();
+        let claims = verify_bearer(state, token, Some(&[issuer])).await?;
         Ok(Authenticated(claims))
     }
 }
 
+/// Verifies an access token for one of Sigil's endpoints: signature, `iss`,
+/// `aud` among `audiences` (`None`: any), expiry, and the deny-list.
+pub(super) async fn verify_bearer(
+    state: &AppState,
+    token: &str,
+    audiences: Option<&[&str]>,
+) -> Result<AccessClaims, ApiError> {
+    let sigil = &state.sigil;
+    let now = sigil.clock.now();
+    let claims = verify_access_token(
+        &sigil.keys.current(),
+        token,
+        &sigil.config.issuer,
+        audiences,
+        now,
+    )
+    .map_err(|e| ApiError::Bearer(Some(e)))?;
+    if sigil
+        .deny_list
+        .is_revoked(sigil.store.as_ref(), &claims, now)
+        .await?
+    {
+        return Err(ApiError::Bearer(Some(TokenError::Revoked)));
+    }
+    Ok(claims)
+}
+
 /// RFC 6750 §2.1: `Authorization: Bearer <token68>`. Anything else is "no
 /// token" (a challenge without an error code) or a malformed token.
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
+pub(super) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::Bearer(None))?
         .to_str()

@@ -1,5 +1,6 @@
-//! The HTTP skin: routers, extractors and the error renderer. axum types
-//! live here and nowhere else; handlers parse, call `oauth`/`users`, render.
+//! The HTTP skin: routers, extractors, the error renderer and the hosted
+//! sign-in pages (`pages`). axum types live here and nowhere else;
+//! handlers parse, call `oauth`/`service`, render.
 
 mod admin;
 mod admin_accounts;
@@ -11,9 +12,11 @@ mod health;
 mod oauth_extra;
 mod observe;
 mod openapi;
+mod pages;
 mod server;
 pub mod tls;
 mod token;
+mod userinfo;
 mod users;
 
 use std::future::Future;
@@ -46,6 +49,8 @@ pub struct AppState {
     /// `trusted_proxies`, parsed once.
     proxies: Arc<Vec<ipnet::IpNet>>,
     http_metrics: Arc<observe::HttpMetrics>,
+    /// The hosted pages' branding, read once.
+    chrome: Arc<pages::Chrome>,
 }
 
 impl FromRef<AppState> for Arc<Sigil> {
@@ -60,6 +65,7 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
     let separate_admin = sigil.config.admin_listen.is_some();
     let state = AppState {
         proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
+        chrome: Arc::new(pages::Chrome::load(&sigil.config.branding)),
         sigil,
         http_metrics: Arc::default(),
     };
@@ -68,6 +74,10 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         .route("/oauth/revoke", post(oauth_extra::revoke_post))
         .route("/oauth/introspect", post(oauth_extra::introspect_post))
         .route("/oauth/revocations", get(oauth_extra::revocations_get))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
         .route("/users", post(users::users_post))
         .route("/users/me", get(users::users_me_get))
         .route(
@@ -79,6 +89,14 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         .route(
             "/admin/users/{username}/{action}",
             post(admin_accounts::admin_user_action_post),
+        )
+        .route(
+            "/admin/users/{username}/consents",
+            get(admin_accounts::admin_user_consents_get),
+        )
+        .route(
+            "/admin/users/{username}/consents/{client_id}/revoke",
+            post(admin_accounts::admin_user_consent_revoke_post),
         )
         .route(
             "/admin/clients",
@@ -109,6 +127,7 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         .route("/docs/init.js", get(openapi::docs_init_get))
         .route("/docs/swagger-ui-bundle.js", get(openapi::docs_bundle_get))
         .route("/docs/swagger-ui.css", get(openapi::docs_css_get));
+    router = router.merge(pages::routes());
     if !separate_admin {
         router = router.route("/metrics", get(health::metrics_get));
     }
@@ -119,6 +138,7 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
 pub fn admin_app(sigil: Arc<Sigil>) -> Router {
     let state = AppState {
         proxies: Arc::new(sigil.config.proxy_networks().unwrap_or_default()),
+        chrome: Arc::new(pages::Chrome::load(&sigil.config.branding)),
         sigil,
         http_metrics: Arc::default(),
     };

@@ -50,6 +50,10 @@ impl Modify for Security {
         super::admin::admin_key_retire_post,
         super::admin_accounts::admin_users_get,
         super::admin_accounts::admin_user_action_post,
+        super::admin_accounts::admin_user_consents_get,
+        super::admin_accounts::admin_user_consent_revoke_post,
+        super::userinfo::userinfo_get,
+        super::userinfo::userinfo_post,
         super::admin_accounts::admin_clients_get,
         super::admin_accounts::admin_clients_post,
         super::admin_accounts::admin_client_action_post,
@@ -64,6 +68,7 @@ impl Modify for Security {
     modifiers(&Security),
     tags(
         (name = "oauth", description = "OAuth 2.0: tokens, revocation, introspection, the revocation feed"),
+        (name = "openid", description = "OpenID Connect UserInfo (the browser pages, /authorize, /login, /logout, are HTML and documented in docs/oidc.md)"),
         (name = "users", description = "Registration and the caller's account"),
         (name = "admin", description = "Keys, users and clients (sigil:admin scope)"),
         (name = "discovery", description = "JWKS and server metadata"),

@@ -24,7 +24,7 @@ use crate::state::Sigil;
     reason = "describes the form for the OpenAPI document; the handler reads it as raw pairs (`Params`), which RFC 6749 §3.2's duplicate-parameter rule needs"
 )]
 pub struct TokenForm {
-    /// `password`, `refresh_token` or `client_credentials`.
+    /// `authorization_code`, `password`, `refresh_token` or `client_credentials`.
     #[schema(example = "password")]
     grant_type: String,
     #[schema(example = "alice")]
@@ -33,6 +33,15 @@ pub struct TokenForm {
     password: Option<String>,
     #[schema(example = "")]
     refresh_token: Option<String>,
+    /// The authorization code (`authorization_code` grant).
+    #[schema(example = "")]
+    code: Option<String>,
+    /// The redirect URI of the authorization request (`authorization_code`).
+    #[schema(example = "")]
+    redirect_uri: Option<String>,
+    /// The PKCE verifier (RFC 7636 §4.5).
+    #[schema(example = "")]
+    code_verifier: Option<String>,
     /// Space-separated; defaults to everything the client may ask for.
     #[schema(example = "")]
     scope: Option<String>,
@@ -109,6 +118,7 @@ pub async fn token_post(
 fn grant_label(grant: Option<&str>) -> &'static str {
     match grant {
         Some("password") => "password",
+        Some("authorization_code") => "authorization_code",
         Some("refresh_token") => "refresh_token",
         Some("client_credentials") => "client_credentials",
         Some(_) => "other",

@@ -22,6 +22,9 @@ pub struct Kek {
     key: LessSafeKey,
     /// Keys derived from the KEK for other purposes, by label.
     refresh_mac: ring::hmac::Key,
+    /// Binds the hosted pages' CSRF tokens to their cookie (same on every
+    /// node, since all share the KEK).
+    csrf_mac: ring::hmac::Key,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,10 +118,14 @@ impl Kek {
         // A separate key for deriving refresh-token successors: HMAC of a
         // fixed label under the KEK, so each purpose has its own key.
         let kek_mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
-        let derived = ring::hmac::sign(&kek_mac, b"sigil/refresh-successor/v1");
+        let derive = |label: &[u8]| {
+            let derived = ring::hmac::sign(&kek_mac, label);
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+        };
         Ok(Kek {
             key: LessSafeKey::new(key),
-            refresh_mac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+            refresh_mac: derive(b"sigil/refresh-successor/v1"),
+            csrf_mac: derive(b"sigil/csrf/v1"),
         })
     }
 
@@ -185,6 +192,11 @@ impl Kek {
     /// The key refresh-token successors are derived with.
     pub fn refresh_mac(&self) -> &ring::hmac::Key {
         &self.refresh_mac
+    }
+
+    /// The key CSRF tokens are derived with.
+    pub fn csrf_mac(&self) -> &ring::hmac::Key {
+        &self.csrf_mac
     }
 
     /// Encrypts `plaintext` for the key `kid`: `nonce || ciphertext || tag`.

@@ -22,8 +22,11 @@ use crate::store::KeyRecord;
 pub struct SigningKey {
     pub kid: String,
     pub alg: Alg,
-    /// base64url of the JWS protected header `{alg, kid, typ}`, computed once.
+    /// base64url of the access tokens' JWS protected header `{alg, kid,
+    /// typ: "at+jwt"}`, computed once.
     header_b64: String,
+    /// The same for ID tokens (`typ: "JWT"`, OIDC Core §2).
+    id_header_b64: String,
     pair: Pair,
 }
 
@@ -55,17 +58,22 @@ impl SigningKey {
                     .map_err(|e| bad(e.to_string()))?,
             ),
         };
-        let header = serde_json::json!({"alg": alg.as_str(), "kid": kid, "typ": "at+jwt"});
+        let header = |typ| serde_json::json!({"alg": alg.as_str(), "kid": kid, "typ": typ});
         Ok(SigningKey {
             kid: kid.to_string(),
             alg,
-            header_b64: B64.encode(header.to_string()),
+            header_b64: B64.encode(header("at+jwt").to_string()),
+            id_header_b64: B64.encode(header("JWT").to_string()),
             pair,
         })
     }
 
     pub fn header_b64(&self) -> &str {
         &self.header_b64
+    }
+
+    pub fn id_header_b64(&self) -> &str {
+        &self.id_header_b64
     }
 
     /// Signs the JWS signing input `header.payload`.

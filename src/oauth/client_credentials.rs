@@ -25,6 +25,7 @@ pub async fn client_credentials_grant(
         expires_in: (claims.exp - now) as u64,
         scope: claims.scope.clone(),
         refresh_token: None,
+        id_token: None,
         claims,
     })
 }

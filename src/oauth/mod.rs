@@ -12,14 +12,18 @@
 //!    | <-- {access_token, ...}       |
 //! ```
 
+pub mod authorize;
 mod client_auth;
 mod client_credentials;
+mod code;
 mod error;
 mod introspect;
 mod issue;
+pub mod logout;
 mod password;
 mod refresh;
 mod revoke;
+pub mod userinfo;
 
 use std::collections::HashMap;
 
@@ -29,6 +33,7 @@ pub use client_auth::{BasicCredentials, authenticate_client, authenticate_client
 pub use error::OAuthError;
 pub use introspect::introspect;
 pub use issue::issue_access_token;
+pub use password::check_password;
 pub use revoke::revoke;
 
 use crate::clients::{Client, GrantType};
@@ -67,6 +72,25 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every parameter, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A copy with `name` set to `value` (`None`: removed).
+    pub fn with(&self, name: &str, value: Option<&str>) -> Params {
+        let mut map = self.0.clone();
+        match value {
+            Some(value) if !value.is_empty() => {
+                map.insert(name.to_string(), value.to_string());
+            }
+            _ => {
+                map.remove(name);
+            }
+        }
+        Params(map)
+    }
+
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::InvalidRequest(format!("{name} is required")))
@@ -84,6 +108,9 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OpenID Connect: when the code grant's scope held `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     /// The access token's claims, for metrics and the audit trail.
     #[serde(skip)]
     pub claims: crate::tokens::AccessClaims,
@@ -114,6 +141,7 @@ pub async fn token(
             client_credentials::client_credentials_grant(sigil, client, params, now).await
         }
         GrantType::RefreshToken => refresh::refresh_grant(sigil, client, params, now).await,
+        GrantType::AuthorizationCode => code::code_grant(sigil, client, params, now).await,
     }
 }
 

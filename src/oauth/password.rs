@@ -1,4 +1,5 @@
-//! The resource owner password credentials grant, RFC 6749 §4.3.
+//! The resource owner password credentials grant, RFC 6749 §4.3, and the
+//! password check it shares with the hosted sign-in page.
 
 use std::net::IpAddr;
 
@@ -9,13 +10,12 @@ use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_sco
 use crate::clients::Client;
 use crate::passwords::PasswordError;
 use crate::state::Sigil;
+use crate::store::UserRecord;
 use crate::users::Username;
 
 // RFC 6749 §4.3.2: grant_type=password, username, password, optional scope.
-// A wrong password, an unknown user and a disabled user get one answer, after
-// one argon2id verification each, so neither the body nor the time tells
-// them apart. §4.3.3: a refresh token is included when the client may use
-// the refresh_token grant.
+// §4.3.3: a refresh token is included when the client may use the
+// refresh_token grant.
 pub async fn password_grant(
     sigil: &Sigil,
     client: &Client,
@@ -23,9 +23,51 @@ pub async fn password_grant(
     from: Option<IpAddr>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    if !sigil.config.password_grant {
+        return Err(OAuthError::UnsupportedGrantType(
+            "the password grant is switched off on this server (RFC 9700 §2.4); use the \
+             authorization code flow"
+                .into(),
+        ));
+    }
     let username = params.require("username")?;
     let password = SecretString::from(params.require("password")?.to_string());
     let scope = requested_scope(client, params)?;
+    let user = check_password(sigil, username, &password, &client.id, from, now).await?;
+    let session =
+        start_session(sigil, &user, client, &scope, now, Some(&user.password_hash)).await?;
+    let (access_token, claims) = issue_access_token(
+        sigil,
+        &user.id,
+        client,
+        &scope,
+        Some(&session.id),
+        session.started,
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: (claims.exp - now) as u64,
+        scope: claims.scope.clone(),
+        refresh_token: session.refresh_token,
+        id_token: None,
+        claims,
+    })
+}
+
+/// Checks a username and password, with the throttling, lockout and audit
+/// every password sign-in gets (the password grant and the hosted sign-in
+/// page alike). A wrong password, an unknown user, a disabled user and a
+/// locked-out account get one answer, after one argon2id verification
+/// each, so neither the answer nor its time tells them apart.
+pub async fn check_password(
+    sigil: &Sigil,
+    username: &str,
+    password: &SecretString,
+    client_id: &str,
+    from: Option<IpAddr>,
+    now: i64,
+) -> Result<UserRecord, OAuthError> {
     let store = sigil.store.as_ref();
     // A name that cannot be a username is never counted (it could not be
     // anyone's account); it still costs a hash like any other failure.
@@ -44,7 +86,7 @@ pub async fn password_grant(
     };
     let matched = sigil
         .passwords
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await
         .map_err(|e| match e {
             PasswordError::Busy => OAuthError::TemporarilyUnavailable(
@@ -72,7 +114,7 @@ pub async fn password_grant(
                     .increment(1);
                 let detail = serde_json::json!({
                     "lockout": lockout.as_str(),
-                    "client_id": client.id,
+                    "client_id": client_id,
                     "client_addr": from.map(|ip| ip.to_string()),
                 });
                 sigil
@@ -88,23 +130,5 @@ pub async fn password_grant(
     if let Some(attempt) = &attempt {
         sigil.throttle.succeeded(store, attempt).await?;
     }
-
-    let session =
-        start_session(sigil, &user, client, &scope, now, Some(&user.password_hash)).await?;
-    let (access_token, claims) = issue_access_token(
-        sigil,
-        &user.id,
-        client,
-        &scope,
-        Some(&session.id),
-        session.started,
-    )?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: (claims.exp - now) as u64,
-        scope: claims.scope.clone(),
-        refresh_token: session.refresh_token,
-        claims,
-    })
+    Ok(user)
 }

@@ -44,6 +44,21 @@ pub async fn start_session(
     now: i64,
     password_hash: Option<&str>,
 ) -> Result<Session, OAuthError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    start_session_as(sigil, id, user, client, scope, now, password_hash).await
+}
+
+/// [`start_session`] with the family id chosen by the caller (the code
+/// grant records it on the code before the family exists).
+pub async fn start_session_as(
+    sigil: &Sigil,
+    id: String,
+    user: &UserRecord,
+    client: &Client,
+    scope: &Scopes,
+    now: i64,
+    password_hash: Option<&str>,
+) -> Result<Session, OAuthError> {
     let config = &sigil.config;
     let refreshable = client.allows(GrantType::RefreshToken);
     let lifetime = if refreshable {
@@ -53,7 +68,7 @@ pub async fn start_session(
         client.access_token_ttl(config.access_token_ttl)
     };
     let family = FamilyRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         user_id: user.id.clone(),
         client_id: client.id.clone(),
         scope: scope.to_string(),
@@ -238,6 +253,7 @@ pub async fn refresh_grant(
         expires_in: (claims.exp - now) as u64,
         scope: claims.scope.clone(),
         refresh_token: Some(successor),
+        id_token: None,
         claims,
     })
 }

@@ -55,6 +55,8 @@ pub async fn prune_once(sigil: &Sigil) -> StoreResult<PruneReport> {
             refresh_families = report.refresh_families,
             throttle = report.throttle,
             audit = report.audit,
+            authorization_codes = report.authorization_codes,
+            browser_sessions = report.browser_sessions,
             "pruned rows that can no longer matter"
         );
     }

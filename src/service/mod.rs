@@ -12,6 +12,7 @@
 //! ([`Sigil`]) and below `http` and `cli`; nothing below imports it.
 
 pub mod background;
+pub mod browser;
 pub mod clients;
 pub mod keys;
 pub mod users;

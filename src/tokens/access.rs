@@ -63,10 +63,18 @@ pub enum TokenError {
 
 /// Produces the compact JWS `header.payload.signature`.
 pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
+    sign_jws(key, key.header_b64(), claims)
+}
+
+/// Signs `claims` under a precomputed protected header of `key`.
+pub(super) fn sign_jws(
+    key: &SigningKey,
+    header_b64: &str,
+    claims: &impl Serialize,
+) -> Result<String, TokenError> {
     let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
-    let header = key.header_b64();
-    let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
-    token.push_str(header);
+    let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 360);
+    token.push_str(header_b64);
     token.push('.');
     B64.encode_string(&payload, &mut token);
     let signature = key

@@ -1,10 +1,12 @@
-//! Tokens Sigil hands out: JWT access tokens (RFC 9068) signed by the
-//! keyring, and opaque rotating refresh tokens.
+//! Tokens Sigil hands out: JWT access tokens (RFC 9068) and OpenID Connect
+//! ID tokens signed by the keyring, and opaque rotating refresh tokens.
 
 mod access;
+mod id;
 mod refresh;
 
 pub use access::{AccessClaims, TokenError, sign_access_token, verify_access_token};
+pub use id::{IdClaims, at_hash, sign_id_token, verify_id_token_hint};
 pub use refresh::{
     REFRESH_PREFIX, hash_refresh_token, is_refresh_token, mint_refresh_token,
     successor_refresh_token,
@@ -24,4 +26,12 @@ pub fn random_b64<const N: usize>() -> String {
         panic!("the operating system's random number generator is unavailable");
     }
     B64.encode(bytes)
+}
+
+/// SHA-256 of a secret handed to a browser or client (authorization codes,
+/// session cookies): what the store keeps instead of the secret.
+pub fn hash_secret(secret: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, secret.as_bytes())
+        .as_ref()
+        .to_vec()
 }

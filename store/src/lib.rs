@@ -14,6 +14,7 @@ mod pg_health;
 mod postgres;
 mod records;
 mod schema;
+mod sign_in;
 mod sql;
 mod sqlite;
 mod store;
@@ -25,6 +26,7 @@ pub use postgres::PostgresStore;
 pub use records::*;
 pub use schema::SchemaState;
 pub(crate) use schema::{AppliedMigration, OnOpen, settle_schema};
+pub use sign_in::SignInStore;
 pub use sqlite::SqliteStore;
 pub use store::Store;
 

@@ -175,6 +175,19 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
     e.into()
 }
 
+crate::sign_in::impl_sign_in_store!(PostgresStore);
+
+impl PostgresStore {
+    /// Every connection, read or write, passes the health gate.
+    async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.db.conn().await
+    }
+
+    async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.db.conn().await
+    }
+}
+
 impl PostgresStore {
     /// One pruning batch: `sql` deletes at most `limit` (its second
     /// parameter) rows older than `before` (its first); returns how many.
@@ -291,6 +304,9 @@ impl Store for PostgresStore {
             .bind(c.created_at)
             .bind(c.access_token_ttl_secs)
             .bind(c.refresh_token_ttl_secs)
+            .bind(&c.redirect_uris)
+            .bind(&c.post_logout_redirect_uris)
+            .bind(c.first_party)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique(e, &["client_id"]))?;

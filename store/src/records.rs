@@ -36,6 +36,12 @@ pub struct ClientRecord {
     /// The client's own refresh-token (login) lifetime in seconds; `None`:
     /// the server's `refresh_absolute_ttl`.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// Space-separated redirect URIs for the authorization endpoint.
+    pub redirect_uris: String,
+    /// Space-separated URIs RP-initiated logout may return to.
+    pub post_logout_redirect_uris: String,
+    /// Users of a first-party client are not asked for consent.
+    pub first_party: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -238,4 +244,65 @@ pub struct PoolStats {
     /// Whether the server is taken to be reachable: the Postgres health
     /// probe's verdict (see `pg_health`); always `true` on SQLite.
     pub reachable: bool,
+}
+
+/// One signed-in browser, known by the SHA-256 of its cookie's secret.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BrowserSessionRecord {
+    pub id_hash: Vec<u8>,
+    /// The session's public name (the ID token's `sid`).
+    pub sid: String,
+    pub user_id: String,
+    /// When the user last authenticated (OIDC `auth_time`).
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// The absolute expiry; the idle one is `last_seen_at` + the idle lifetime.
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    pub user_agent: String,
+}
+
+/// An authorization code (RFC 6749 §4.1.2), known by its SHA-256, with
+/// everything the authorization request bound it to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuthCodeRecord {
+    pub hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// The RFC 7636 S256 challenge.
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    /// The browser session it was issued in.
+    pub sid: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub spent_at: Option<i64>,
+    /// The refresh family the exchange opened (set when spent).
+    pub family_id: Option<String>,
+}
+
+/// What happened to an attempt to exchange an authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeSpend {
+    /// This call spent it (the row as it is now).
+    Spent(AuthCodeRecord),
+    /// It had been spent before: a replay (the row, with the family the
+    /// first exchange opened).
+    AlreadySpent(AuthCodeRecord),
+    /// Unknown or expired.
+    NotFound,
+}
+
+/// Consent a user granted a client, remembered until revoked.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentRecord {
+    pub user_id: String,
+    pub client_id: String,
+    /// Space-separated scopes granted.
+    pub scope: String,
+    pub granted_at: i64,
 }

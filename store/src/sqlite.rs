@@ -168,7 +168,17 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
     e.into()
 }
 
+crate::sign_in::impl_sign_in_store!(SqliteStore);
+
 impl SqliteStore {
+    async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.db.read().acquire().await?)
+    }
+
+    async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.db.write().acquire().await?)
+    }
+
     /// One pruning batch: `sql` deletes at most `limit` (its second
     /// parameter) rows older than `before` (its first); returns how many.
     async fn delete_batch(&self, sql: &str, before: i64, limit: i64) -> StoreResult<u64> {
@@ -277,6 +287,9 @@ impl Store for SqliteStore {
             .bind(c.created_at)
             .bind(c.access_token_ttl_secs)
             .bind(c.refresh_token_ttl_secs)
+            .bind(&c.redirect_uris)
+            .bind(&c.post_logout_redirect_uris)
+            .bind(c.first_party)
             .execute(self.db.write())
             .await
             .map_err(|e| unique(e, &["client_id"]))?;

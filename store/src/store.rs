@@ -4,10 +4,11 @@ use async_trait::async_trait;
 
 use crate::StoreResult;
 use crate::records::*;
+use crate::sign_in::SignInStore;
 
 /// Everything Sigil persists. One implementation per database.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SignInStore + Send + Sync + 'static {
     /// Cheap round-trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Whether every migration this binary knows has been applied (and no

@@ -14,9 +14,10 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sigil_store::{
-    ClientRecord, Families, FamilyRecord, KeyRecord, NewAudit, NewRevocation, PoolSettings,
-    RefreshRecord, Retirement, RevocationKind, RevocationRecord, SpendOutcome, Store, StoreError,
-    ThrottleRecord, ThrottleRule, UserFamilies, UserRecord,
+    AuthCodeRecord, BrowserSessionRecord, ClientRecord, CodeSpend, ConsentRecord, Families,
+    FamilyRecord, KeyRecord, NewAudit, NewRevocation, PoolSettings, RefreshRecord, Retirement,
+    RevocationKind, RevocationRecord, SpendOutcome, Store, StoreError, ThrottleRecord,
+    ThrottleRule, UserFamilies, UserRecord,
 };
 
 const T0: i64 = 1_000_000;
@@ -62,6 +63,9 @@ contract!(
     revoking_a_users_families,
     revocations,
     refresh_pruning,
+    browser_sessions,
+    authorization_codes,
+    consents,
 );
 
 fn settings() -> PoolSettings {
@@ -231,6 +235,9 @@ fn client(id: &str, secret_hash: Option<&[u8]>) -> ClientRecord {
         previous_secret_expires_at: None,
         access_token_ttl_secs: Some(300),
         refresh_token_ttl_secs: None,
+        redirect_uris: format!("https://{id}.example.com/cb http://127.0.0.1/cb"),
+        post_logout_redirect_uris: format!("https://{id}.example.com/bye"),
+        first_party: id == "web",
     }
 }
 
@@ -1586,4 +1593,247 @@ async fn refresh_pruning(store: &dyn Store) {
         store.prune_refresh_families(T0 + 200, 100).await.unwrap(),
         2
     );
+}
+
+// ---- Browser sign-in -------------------------------------------------------
+
+fn browser_session(secret: u8, sid: &str, user_id: &str, at: i64) -> BrowserSessionRecord {
+    BrowserSessionRecord {
+        id_hash: vec![secret; 32],
+        sid: sid.to_string(),
+        user_id: user_id.to_string(),
+        auth_time: at,
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + 3600,
+        ended_at: None,
+        user_agent: "Firefox".to_string(),
+    }
+}
+
+async fn browser_sessions(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store.insert_user(&user("u2", "bob")).await.unwrap();
+    let first = browser_session(1, "s1", "u1", T0);
+    let second = browser_session(2, "s2", "u1", T0 + 10);
+    let bobs = browser_session(3, "s3", "u2", T0);
+    for s in [&first, &second, &bobs] {
+        store
+            .insert_browser_session(s)
+            .await
+            .expect("insert session");
+    }
+    assert_eq!(
+        store.browser_session(&[1; 32]).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.browser_session(&[9; 32]).await.unwrap(), None);
+
+    store
+        .touch_browser_session(&[1; 32], T0 + 60)
+        .await
+        .unwrap();
+    // Touching never moves activity back.
+    store
+        .touch_browser_session(&[1; 32], T0 + 30)
+        .await
+        .unwrap();
+    let touched = store.browser_session(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(touched.last_seen_at, T0 + 60);
+
+    let listed = store.list_browser_sessions("u1", T0 + 20).await.unwrap();
+    let sids: Vec<_> = listed.iter().map(|s| s.sid.as_str()).collect();
+    assert_eq!(sids, ["s2", "s1"], "a user's live sessions, newest first");
+
+    // Ending is scoped to the user when one is named, and happens once.
+    assert!(
+        !store
+            .end_browser_session("s3", Some("u1"), T0 + 70)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .end_browser_session("s1", Some("u1"), T0 + 70)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_browser_session("s1", None, T0 + 80)
+            .await
+            .unwrap()
+    );
+    let ended = store.browser_session(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(ended.ended_at, Some(T0 + 70));
+    let sids: Vec<_> = store
+        .list_browser_sessions("u1", T0 + 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert_eq!(sids, ["s2"]);
+    // Past its absolute expiry a session is not listed.
+    assert!(
+        store
+            .list_browser_sessions("u2", T0 + 3600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let err = store
+        .insert_browser_session(&browser_session(4, "s2", "u1", T0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Other(_) | StoreError::Conflict(_)),
+        "duplicate sid: {err:?}"
+    );
+
+    // Pruning takes ended and expired sessions only.
+    assert_eq!(store.prune_browser_sessions(T0 + 71, 100).await.unwrap(), 1);
+    assert_eq!(
+        store.prune_browser_sessions(T0 + 3601, 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .browser_session(&[2; 32])
+            .await
+            .unwrap()
+            .map(|s| s.sid),
+        Some("s2".into())
+    );
+}
+
+fn code(hash: u8, expires_at: i64) -> AuthCodeRecord {
+    AuthCodeRecord {
+        hash: vec![hash; 32],
+        client_id: "web".to_string(),
+        user_id: "u1".to_string(),
+        redirect_uri: "https://web.example.com/cb".to_string(),
+        scope: "openid profile".to_string(),
+        nonce: Some("n-0S6".to_string()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_string()),
+        auth_time: T0 - 5,
+        sid: Some("s1".to_string()),
+        created_at: T0,
+        expires_at,
+        spent_at: None,
+        family_id: None,
+    }
+}
+
+async fn authorization_codes(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store
+        .insert_client(&client("web", Some(&[1; 32])))
+        .await
+        .unwrap();
+    let fresh = code(1, T0 + 60);
+    store
+        .insert_authorization_code(&fresh)
+        .await
+        .expect("insert code");
+    store
+        .insert_authorization_code(&code(2, T0 + 60))
+        .await
+        .unwrap();
+
+    let CodeSpend::Spent(spent) = store
+        .spend_authorization_code(&[1; 32], "f1", T0 + 5)
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh code is spent");
+    };
+    assert_eq!(
+        spent,
+        AuthCodeRecord {
+            spent_at: Some(T0 + 5),
+            family_id: Some("f1".into()),
+            ..fresh
+        }
+    );
+    // A replay sees the first exchange's family, and changes nothing.
+    match store
+        .spend_authorization_code(&[1; 32], "f2", T0 + 6)
+        .await
+        .unwrap()
+    {
+        CodeSpend::AlreadySpent(again) => assert_eq!(again, spent),
+        other => panic!("a replayed code: {other:?}"),
+    }
+    // Expired or unknown: not found, and not spent.
+    assert_eq!(
+        store
+            .spend_authorization_code(&[2; 32], "f3", T0 + 60)
+            .await
+            .unwrap(),
+        CodeSpend::NotFound
+    );
+    assert_eq!(
+        store
+            .spend_authorization_code(&[9; 32], "f3", T0)
+            .await
+            .unwrap(),
+        CodeSpend::NotFound
+    );
+    assert!(matches!(
+        store
+            .spend_authorization_code(&[2; 32], "f3", T0 + 59)
+            .await
+            .unwrap(),
+        CodeSpend::Spent(_)
+    ));
+
+    assert_eq!(
+        store.prune_authorization_codes(T0 + 61, 100).await.unwrap(),
+        2
+    );
+}
+
+async fn consents(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store
+        .insert_client(&client("web", Some(&[1; 32])))
+        .await
+        .unwrap();
+    store.insert_client(&client("spa", None)).await.unwrap();
+    let consent = |client_id: &str, scope: &str, at| ConsentRecord {
+        user_id: "u1".into(),
+        client_id: client_id.into(),
+        scope: scope.into(),
+        granted_at: at,
+    };
+    store
+        .put_consent(&consent("web", "openid", T0))
+        .await
+        .unwrap();
+    store
+        .put_consent(&consent("spa", "openid", T0))
+        .await
+        .unwrap();
+    // A second grant replaces the first.
+    store
+        .put_consent(&consent("web", "openid profile", T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent("u1", "web").await.unwrap(),
+        Some(consent("web", "openid profile", T0 + 1))
+    );
+    assert_eq!(store.consent("u1", "cli").await.unwrap(), None);
+    assert_eq!(
+        store.list_consents("u1").await.unwrap(),
+        vec![
+            consent("spa", "openid", T0),
+            consent("web", "openid profile", T0 + 1)
+        ]
+    );
+    assert!(store.delete_consent("u1", "spa").await.unwrap());
+    assert!(!store.delete_consent("u1", "spa").await.unwrap());
+    assert_eq!(store.list_consents("u1").await.unwrap().len(), 1);
 }

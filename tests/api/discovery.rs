@@ -130,9 +130,19 @@ async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
         assert!(methods.iter().any(|m| m == "client_secret_basic"));
         assert_eq!(
             body["scopes_supported"],
-            serde_json::json!(["read", "sigil:admin", "write"])
+            serde_json::json!(["email", "openid", "profile", "read", "sigil:admin", "write"])
         );
-        assert!(body["response_types_supported"].is_array());
+        assert_eq!(
+            body["response_types_supported"],
+            serde_json::json!(["code"])
+        );
+        assert_eq!(body["authorization_endpoint"], app.url("/authorize"));
+        assert_eq!(
+            body["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(body["authorization_response_iss_parameter_supported"], true);
+        assert!(grants.iter().any(|g| g == "authorization_code"));
         // The advertised JWKS URI serves the JWKS.
         let jwks = app
             .http
@@ -153,6 +163,25 @@ async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
         oidc["subject_types_supported"],
         serde_json::json!(["public"])
     );
+    assert_eq!(oidc["userinfo_endpoint"], app.url("/userinfo"));
+    assert_eq!(oidc["end_session_endpoint"], app.url("/logout"));
+    let algs = oidc["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        algs.iter().any(|a| a == "RS256"),
+        "OIDC Discovery §3 requires RS256"
+    );
+    for claim in ["sub", "preferred_username", "email", "email_verified"] {
+        assert!(
+            oidc["claims_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == claim),
+            "{claim}"
+        );
+    }
 }
 
 async fn metadata_is_served_from_memory_when_the_database_is_unreachable(app: TestApp) {
@@ -182,7 +211,7 @@ async fn metadata_is_served_from_memory_when_the_database_is_unreachable(app: Te
         assert_eq!(body["issuer"], app.base.as_str(), "{path}");
         assert_eq!(
             body["scopes_supported"],
-            serde_json::json!(["read", "write"])
+            serde_json::json!(["email", "openid", "profile", "read", "write"])
         );
     }
     let jwks = app.get("/.well-known/jwks.json").send().await.unwrap();

@@ -2,18 +2,22 @@
 //! slow-to-link binary). Every storage-touching test runs on SQLite always
 //! and on Postgres when a server is reachable (see helpers.rs).
 
+mod browser;
 mod helpers;
 
 mod admin;
 mod after_revocation;
+mod authorize;
 mod cli;
 mod client_lifetimes;
+mod code_clients;
 mod discovery;
 mod forged_tokens;
 mod introspection;
 mod keys;
 mod multi_node;
 mod observability;
+mod oidc;
 mod one_path;
 mod openapi;
 mod properties;

@@ -253,8 +253,9 @@ async fn one_migration_older(url: &str) {
         &format!("DELETE FROM _sqlx_migrations WHERE version = {latest}"),
     )
     .await;
-    // Undo what it created: the newest migrations add columns, which this
-    // reverses; a migration of another kind needs its own undo here.
+    // Undo what it created: the newest migrations add columns, tables and
+    // indexes, which this reverses (tables last created, first dropped); a
+    // migration of another kind needs its own undo here.
     let backend = if url.starts_with("sqlite:") {
         "sqlite"
     } else {
@@ -283,9 +284,12 @@ async fn one_migration_older(url: &str) {
             ["ALTER", "TABLE", table, "ADD", "COLUMN", column, ..] => {
                 undo.push(format!("ALTER TABLE {table} DROP COLUMN {column}"))
             }
+            ["CREATE", "TABLE", table, ..] => undo.push(format!("DROP TABLE {table}")),
+            ["CREATE", "INDEX", index, ..] => undo.push(format!("DROP INDEX {index}")),
             _ => panic!("extend one_migration_older to undo: {code}"),
         }
     }
+    undo.reverse();
     execute_sql(url, &undo.join("; ")).await;
 }
 

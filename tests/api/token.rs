@@ -274,6 +274,11 @@ async fn missing_repeated_or_malformed_parameters_are_invalid_request(app: TestA
 async fn grant_types_are_checked_against_the_client(app: TestApp) {
     app.user("alice").await;
     let client = app.confidential_client("web").await;
+    let (status, body) = error_of(app.token(&client, &[("grant_type", "implicit")]).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
     let (status, body) = error_of(
         app.token(&client, &[("grant_type", "authorization_code")])
             .await,
@@ -281,7 +286,7 @@ async fn grant_types_are_checked_against_the_client(app: TestApp) {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
     );
     let (_, body) = error_of(
         app.token(&client, &[("grant_type", "client_credentials")])

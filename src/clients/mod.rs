@@ -14,6 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+mod redirect;
+
+pub use redirect::{parse_redirect_uri, redirect_matches};
+
 use crate::keys::Alg;
 use crate::scope::Scopes;
 use crate::store::{ClientRecord, Store, StoreError};
@@ -25,13 +29,15 @@ pub const MIN_SECRET_LEN: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
+    AuthorizationCode,
     Password,
     RefreshToken,
     ClientCredentials,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
@@ -39,6 +45,7 @@ impl GrantType {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            GrantType::AuthorizationCode => "authorization_code",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
@@ -78,6 +85,12 @@ pub struct Client {
     pub created_at: i64,
     /// This client's own token lifetimes, at most the server's.
     pub lifetimes: Lifetimes,
+    /// Where the authorization endpoint may send the browser back to.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Its users are not asked for consent (the operator's own apps).
+    pub first_party: bool,
 }
 
 impl Client {
@@ -98,6 +111,9 @@ impl Client {
             "created_at": self.created_at,
             "access_token_ttl_seconds": self.lifetimes.access_token.map(|d| d.as_secs()),
             "refresh_token_ttl_seconds": self.lifetimes.refresh_token.map(|d| d.as_secs()),
+            "redirect_uris": self.redirect_uris,
+            "post_logout_redirect_uris": self.post_logout_redirect_uris,
+            "first_party": self.first_party,
         })
     }
 
@@ -173,8 +189,15 @@ impl Client {
             disabled: r.disabled,
             created_at: r.created_at,
             lifetimes,
+            redirect_uris: uri_list(&r.redirect_uris),
+            post_logout_redirect_uris: uri_list(&r.post_logout_redirect_uris),
+            first_party: r.first_party,
         })
     }
+}
+
+fn uri_list(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_string).collect()
 }
 
 fn hash_secret(secret: &str) -> Vec<u8> {
@@ -270,6 +293,9 @@ pub struct NewClient {
     /// A chosen secret; `None` generates one (confidential clients only).
     pub secret: Option<SecretString>,
     pub lifetimes: Lifetimes,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub first_party: bool,
 }
 
 impl Default for NewClient {
@@ -283,6 +309,9 @@ impl Default for NewClient {
             audience: None,
             secret: None,
             lifetimes: Lifetimes::default(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            first_party: false,
         }
     }
 }
@@ -371,6 +400,27 @@ pub async fn create_client(
     if new.public && new.secret.is_some() {
         return Err(ClientError::Invalid("a public client has no secret".into()));
     }
+    let checked = |uris: &[String]| -> Result<String, ClientError> {
+        let parsed = uris
+            .iter()
+            .map(|u| parse_redirect_uri(u))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ClientError::Invalid)?;
+        Ok(parsed.join(" "))
+    };
+    let redirect_uris = checked(&new.redirect_uris)?;
+    let post_logout_redirect_uris = checked(&new.post_logout_redirect_uris)?;
+    let code_flow = new.grant_types.contains(&GrantType::AuthorizationCode);
+    if code_flow && redirect_uris.is_empty() {
+        return Err(ClientError::Invalid(
+            "the authorization_code grant needs at least one redirect URI".into(),
+        ));
+    }
+    if !code_flow && !redirect_uris.is_empty() {
+        return Err(ClientError::Invalid(
+            "redirect URIs are only for the authorization_code grant".into(),
+        ));
+    }
     let secret = if new.public {
         None
     } else {
@@ -394,6 +444,9 @@ pub async fn create_client(
         created_at: now,
         access_token_ttl_secs: new.lifetimes.access_token.map(|d| d.as_secs() as i64),
         refresh_token_ttl_secs: new.lifetimes.refresh_token.map(|d| d.as_secs() as i64),
+        redirect_uris,
+        post_logout_redirect_uris,
+        first_party: new.first_party,
     };
     match store.insert_client(&record).await {
         Ok(()) => {}

@@ -1,0 +1,172 @@
+//! The authorization code grant at the token endpoint: RFC 6749 §4.1.3,
+//! RFC 7636 §4.6 (PKCE), OIDC Core §3.1.3 (the ID token).
+//!
+//! ```text
+//!  code ──► spend atomically (recording the family it will open)
+//!     already spent ──► replay: revoke what the first exchange issued, invalid_grant
+//!     unknown/expired ──► invalid_grant
+//!  spent ──► same client? same redirect_uri? PKCE verifier matches (or none on either side)?
+//!        ──► user still enabled, no "log out everywhere" since? ──► open the family,
+//!            access token (+ refresh token) (+ ID token when scope has openid)
+//! ```
+
+use super::refresh::start_session_as;
+use super::{OAuthError, Params, TokenResponse, issue_access_token};
+use crate::clients::Client;
+use crate::keys::Alg;
+use crate::oauth::authorize::pkce_verifies;
+use crate::revocation;
+use crate::scope::Scopes;
+use crate::state::Sigil;
+use crate::store::{AuthCodeRecord, CodeSpend};
+use crate::tokens::{IdClaims, at_hash, hash_secret, sign_id_token};
+
+fn invalid(why: &str) -> OAuthError {
+    OAuthError::InvalidGrant(format!("the authorization code is {why}"))
+}
+
+pub async fn code_grant(
+    sigil: &Sigil,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.require("code")?;
+    let redirect_uri = params.require("redirect_uri")?;
+    let verifier = params.get("code_verifier");
+    if code.len() > 128 {
+        return Err(invalid("invalid"));
+    }
+    let family_id = uuid::Uuid::new_v4().to_string();
+    let record = match sigil
+        .store
+        .spend_authorization_code(&hash_secret(code), &family_id, now)
+        .await?
+    {
+        CodeSpend::Spent(record) => record,
+        CodeSpend::NotFound => return Err(invalid("invalid or expired")),
+        CodeSpend::AlreadySpent(record) => return Err(replayed(sigil, client, &record, now).await),
+    };
+    // Checked after spending, so a code tried with the wrong client,
+    // redirect URI or verifier is burnt, never left for a second guess.
+    if record.client_id != client.id {
+        return Err(invalid("invalid"));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::InvalidGrant(
+            "redirect_uri differs from the one in the authorization request".into(),
+        ));
+    }
+    match (&record.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if pkce_verifies(challenge, verifier) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::InvalidGrant(
+                "code_verifier does not match the code_challenge".into(),
+            ));
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::InvalidGrant("code_verifier is required".into()));
+        }
+        // RFC 9700 §2.1.1: a verifier for a code issued without a
+        // challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::InvalidGrant(
+                "code_verifier sent for a code issued without code_challenge".into(),
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = sigil
+        .store
+        .user_by_id(&record.user_id)
+        .await?
+        .filter(|u| {
+            !u.disabled
+                && u.sessions_revoked_at
+                    .is_none_or(|at| record.created_at > at)
+        })
+        .ok_or_else(|| invalid("no longer valid: the user's sessions were ended"))?;
+    let scope = Scopes::parse(&record.scope).map_err(|e| OAuthError::ServerError(e.to_string()))?;
+
+    let session = start_session_as(sigil, family_id, &user, client, &scope, now, None).await?;
+    let (access_token, claims) = issue_access_token(
+        sigil,
+        &user.id,
+        client,
+        &scope,
+        Some(&session.id),
+        session.started,
+    )?;
+    let id_token = if scope.contains("openid") {
+        Some(id_token(
+            sigil,
+            client,
+            &record,
+            &access_token,
+            session.started,
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: (claims.exp - now) as u64,
+        scope: claims.scope.clone(),
+        refresh_token: session.refresh_token,
+        id_token,
+        claims,
+    })
+}
+
+/// RFC 6749 §4.1.2: a code used twice means it leaked; what its first
+/// exchange issued is revoked (the refresh family and, through its `sid`,
+/// the access tokens).
+async fn replayed(sigil: &Sigil, client: &Client, record: &AuthCodeRecord, now: i64) -> OAuthError {
+    if let Some(family) = &record.family_id {
+        let ttl = sigil.config.access_token_ttl;
+        if let Err(e) = revocation::revoke_session(sigil.store.as_ref(), family, ttl, now).await {
+            return e.into();
+        }
+        sigil.revocations_changed(now).await;
+    }
+    sigil.audit.record(
+        now,
+        &format!("client:{}", client.id),
+        "code.reuse_detected",
+        Some(&record.user_id),
+        serde_json::json!({ "sid": record.family_id, "code_client_id": record.client_id }),
+    );
+    invalid("already used; the tokens issued for it are revoked")
+}
+
+/// OIDC Core §2 and §3.1.3.6. RS256 unless the client chose an algorithm.
+fn id_token(
+    sigil: &Sigil,
+    client: &Client,
+    code: &AuthCodeRecord,
+    access_token: &str,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let alg = client.alg.unwrap_or(Alg::RS256);
+    let keys = sigil.keys.current();
+    let key = keys.signing_key(alg).ok_or_else(|| {
+        OAuthError::TemporarilyUnavailable(format!("no active {alg} signing key yet"))
+    })?;
+    let ttl = client
+        .access_token_ttl(sigil.config.access_token_ttl)
+        .as_secs() as i64;
+    let claims = IdClaims {
+        iss: sigil.config.issuer.clone(),
+        sub: code.user_id.clone(),
+        aud: client.id.clone(),
+        exp: now + ttl,
+        iat: now,
+        auth_time: code.auth_time,
+        nonce: code.nonce.clone(),
+        azp: client.id.clone(),
+        sid: code.sid.clone(),
+        at_hash: Some(at_hash(alg, access_token)),
+    };
+    sign_id_token(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))
+}
