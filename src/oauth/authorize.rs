@@ -15,9 +15,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-
 use super::{OAuthError, Params};
 use crate::browser::consent;
 use crate::browser::session::LiveSession;
@@ -163,7 +160,7 @@ pub async fn parse(
     let scope =
         super::requested_scope(&client, &params).map_err(|e| fail(e.code(), e.description()))?;
     let code_challenge =
-        pkce_challenge(&client, &params).map_err(|d| fail("invalid_request", &d))?;
+        super::pkce::challenge(&client, &params).map_err(|d| fail("invalid_request", &d))?;
     let nonce = params.get("nonce").map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(fail("invalid_request", "nonce is too long"));
@@ -191,56 +188,6 @@ pub async fn parse(
         params: params.clone(),
     };
     Ok(request)
-}
-
-/// RFC 7636 §4.3, RFC 9700 §2.1.1: S256 only (`plain` would let a
-/// stolen challenge redeem the code); required of public clients, and
-/// enforced for any client that sends one.
-fn pkce_challenge(client: &Client, params: &Params) -> Result<Option<String>, String> {
-    let Some(challenge) = params.get("code_challenge") else {
-        if client.is_public() {
-            return Err(
-                "this client must use PKCE: send code_challenge with code_challenge_method=S256"
-                    .into(),
-            );
-        }
-        if params.get("code_challenge_method").is_some() {
-            return Err("code_challenge_method without code_challenge".into());
-        }
-        return Ok(None);
-    };
-    match params.get("code_challenge_method") {
-        Some("S256") => {}
-        // RFC 7636 §4.3: no method means plain.
-        None | Some("plain") => {
-            return Err("code_challenge_method must be S256 (plain is not accepted)".into());
-        }
-        Some(_) => return Err("code_challenge_method must be S256".into()),
-    }
-    // base64url of a SHA-256 digest: 43 characters.
-    let ok = challenge.len() == 43 && B64.decode(challenge).is_ok_and(|d| d.len() == 32);
-    if !ok {
-        return Err("code_challenge must be the base64url SHA-256 of the code verifier".into());
-    }
-    Ok(Some(challenge.to_string()))
-}
-
-/// RFC 7636 §4.6: whether `verifier` (43-128 unreserved characters)
-/// hashes to `challenge`.
-pub fn pkce_verifies(challenge: &str, verifier: &str) -> bool {
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    if !well_formed {
-        return false;
-    }
-    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
-    let computed = B64.encode(digest.as_ref());
-    bool::from(subtle::ConstantTimeEq::ct_eq(
-        computed.as_bytes(),
-        challenge.as_bytes(),
-    ))
 }
 
 fn parse_prompt(text: Option<&str>) -> Result<Prompt, &'static str> {
@@ -399,6 +346,9 @@ pub fn redirect_url(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
         }
     }
     let query = query.finish();
+    if query.is_empty() {
+        return base.to_string();
+    }
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}{query}")
 }
@@ -406,20 +356,6 @@ pub fn redirect_url(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pkce_accepts_only_the_verifier_of_the_challenge() {
-        // RFC 7636 appendix B.
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(pkce_verifies(challenge, verifier));
-        assert!(!pkce_verifies(challenge, &verifier.replace('d', "e")));
-        assert!(!pkce_verifies(challenge, "short"));
-        assert!(
-            !pkce_verifies(verifier, verifier),
-            "plain is never accepted"
-        );
-    }
 
     #[test]
     fn prompt_none_stands_alone() {
@@ -444,6 +380,11 @@ mod tests {
                 &[("code", Some("a b")), ("state", None)]
             ),
             "https://a.example/cb?x=1&code=a+b"
+        );
+        // A logout without state: the registered URI as it is.
+        assert_eq!(
+            redirect_url("https://a.example/bye", &[("state", None)]),
+            "https://a.example/bye"
         );
     }
 }

@@ -14,7 +14,6 @@ use super::refresh::start_session_as;
 use super::{OAuthError, Params, TokenResponse, issue_access_token};
 use crate::clients::Client;
 use crate::keys::Alg;
-use crate::oauth::authorize::pkce_verifies;
 use crate::revocation;
 use crate::scope::Scopes;
 use crate::state::Sigil;
@@ -58,7 +57,7 @@ pub async fn code_grant(
         ));
     }
     match (&record.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) if pkce_verifies(challenge, verifier) => {}
+        (Some(challenge), Some(verifier)) if super::pkce::verifies(challenge, verifier) => {}
         (Some(_), Some(_)) => {
             return Err(OAuthError::InvalidGrant(
                 "code_verifier does not match the code_challenge".into(),

@@ -21,6 +21,7 @@ mod introspect;
 mod issue;
 pub mod logout;
 mod password;
+mod pkce;
 mod refresh;
 mod revoke;
 pub mod userinfo;

@@ -15,6 +15,7 @@ mod discovery;
 mod forged_tokens;
 mod introspection;
 mod keys;
+mod login_example;
 mod multi_node;
 mod observability;
 mod oidc;

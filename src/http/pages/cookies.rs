@@ -50,3 +50,44 @@ pub fn set(config: &Config, base: &str, value: &str, max_age: u64) -> HeaderValu
     // The value is base64url and the name fixed: always a valid header.
     HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(issuer: &str) -> Config {
+        Config {
+            issuer: issuer.into(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn under_https_cookies_are_secure_and_host_prefixed() {
+        let https = config("https://id.example.com");
+        let cookie = set(&https, SESSION, "s3cr3t", 60);
+        assert_eq!(
+            cookie.to_str().unwrap(),
+            "__Host-sigil_session=s3cr3t; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        let plain = config("http://127.0.0.1:8080");
+        let cookie = set(&plain, SESSION, "s3cr3t", 60);
+        assert!(!cookie.to_str().unwrap().contains("Secure"));
+        assert!(cookie.to_str().unwrap().starts_with("sigil_session="));
+    }
+
+    #[test]
+    fn only_the_cookie_of_this_servers_name_is_read() {
+        let https = config("https://id.example.com");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("sigil_session=planted; __Host-sigil_session=real"),
+        );
+        assert_eq!(read(&https, &headers, SESSION).as_deref(), Some("real"));
+        assert_eq!(
+            read(&config("http://x.example"), &headers, SESSION).as_deref(),
+            Some("planted")
+        );
+    }
+}
