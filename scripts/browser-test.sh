@@ -42,8 +42,9 @@ pid=
 db=
 cleanup() {
   set +e # every step, whatever the one before did
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
-  [ -n "$db" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db" 2>/dev/null
+  [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
+  # FORCE: a Sigil that did not stop in time still holds connections.
+  [ -n "$db" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -54,6 +55,7 @@ export SIGIL_ARGON2__MEMORY_KIB=1024 SIGIL_ARGON2__ITERATIONS=1
 start() {
   mkdir -p "$work/$1"
   cd "$work/$1"
+  unset SIGIL_DATABASE_URL
   if [ -n "$2" ]; then
     export SIGIL_DATABASE_URL="$2"
     mkdir -p keys
@@ -81,18 +83,21 @@ stop() {
 # The sign-in through the hosted pages, on the running Sigil. Its relying
 # party's loopback redirect URIs match any port (RFC 8252 §7.3), so the
 # test's own server on port 0 receives them.
+# (Called under || and if: set -e is off inside, so each step says so.)
 sign_in() {
   "$sigil" clients create browser-rp --public --scopes "openid profile email" \
-    --redirect-uri http://127.0.0.1/cb --post-logout-redirect-uri http://127.0.0.1/bye > /dev/null
+    --redirect-uri http://127.0.0.1/cb --post-logout-redirect-uri http://127.0.0.1/bye > /dev/null ||
+    { echo "registering the client failed" >&2; return 1; }
   curl -sf -X POST "$base/users" -H 'content-type: application/json' \
-    -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}' > /dev/null
+    -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}' > /dev/null ||
+    { echo "registering alice failed" >&2; return 1; }
   SCREENSHOTS="$1" node "$deps/sign-in.test.mjs" "$base" browser-rp
 }
 
 status=0
 echo "-- SQLite: /docs, then the sign-in (screenshots in $shots)"
 start sqlite ""
-"$sigil" clients create docs-demo --public --scopes "profile" > /dev/null
+"$sigil" clients create docs-demo --public --grant-types password,refresh_token --scopes "profile" > /dev/null
 node "$deps/docs.test.mjs" "$base" docs-demo || status=1
 sign_in "$shots" || status=1
 [ "$status" = 0 ] || { echo "--- the end of sigil serve's log:"; tail -n 40 serve.log; } >&2

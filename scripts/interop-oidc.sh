@@ -39,8 +39,9 @@ pid=
 db=
 cleanup() {
   set +e # every step, whatever the one before did
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
-  [ -n "$db" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db" 2>/dev/null
+  [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
+  # FORCE: a Sigil that did not stop in time still holds connections.
+  [ -n "$db" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -72,11 +73,17 @@ run() {
   [ -n "$addr" ] || { cat serve.log; echo "sigil did not start" >&2; exit 1; }
   local base="http://$addr" uris=(--scopes "openid profile email"
     --redirect-uri http://127.0.0.1/cb --post-logout-redirect-uri http://127.0.0.1/bye)
-  "$sigil" clients create node-rp --public "${uris[@]}" > /dev/null
   local secret
-  secret=$("$sigil" clients create py-rp "${uris[@]}" 2> /dev/null | sed -n 's/^client_secret: //p')
-  curl -sf -X POST "$base/users" -H 'content-type: application/json' \
-    -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}' > /dev/null
+  if ! "$sigil" clients create node-rp --public "${uris[@]}" > /dev/null ||
+    ! secret=$("$sigil" clients create py-rp "${uris[@]}" 2>> cli.log | sed -n 's/^client_secret: //p') ||
+    [ -z "$secret" ] ||
+    ! curl -sf -X POST "$base/users" -H 'content-type: application/json' \
+      -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}' > /dev/null; then
+    cat cli.log 2>/dev/null >&2
+    echo "--- setting up the $label run failed; the end of sigil serve's log:" >&2
+    tail -n 40 serve.log >&2
+    exit 1
+  fi
   echo "-- $label"
   local status=0
   node "$deps/rp.mjs" "$base" node-rp alice "correct horse battery" || status=1

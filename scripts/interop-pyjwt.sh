@@ -30,8 +30,8 @@ base="http://$addr"
 
 curl -sf -X POST "$base/users" -H 'content-type: application/json' \
   -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}' > /dev/null
-"$sigil" clients create rs-app --public --scopes "profile" --alg RS256 > /dev/null
-"$sigil" clients create ed-app --public --scopes "profile" --alg EdDSA > /dev/null
+"$sigil" clients create rs-app --public --grant-types password,refresh_token --scopes "profile" --alg RS256 > /dev/null
+"$sigil" clients create ed-app --public --grant-types password,refresh_token --scopes "profile" --alg EdDSA > /dev/null
 token() {
   curl -sf "$base/oauth/token" -d grant_type=password -d "client_id=$1" \
     -d username=alice --data-urlencode 'password=correct horse battery' |

@@ -81,10 +81,10 @@ base="http://$addr" # also the issuer, and the default audience
 
 echo 'correct horse battery' |
   "$sigil" users create alice --email alice@example.com --password-stdin > /dev/null
-"$sigil" clients create rs-app --public --scopes profile --alg RS256 > /dev/null
-"$sigil" clients create ed-app --public --scopes profile --alg EdDSA > /dev/null
-"$sigil" clients create rs-other --public --scopes profile --alg RS256 --audience https://other.example > /dev/null
-"$sigil" clients create ed-other --public --scopes profile --alg EdDSA --audience https://other.example > /dev/null
+"$sigil" clients create rs-app --public --grant-types password,refresh_token --scopes profile --alg RS256 > /dev/null
+"$sigil" clients create ed-app --public --grant-types password,refresh_token --scopes profile --alg EdDSA > /dev/null
+"$sigil" clients create rs-other --public --grant-types password,refresh_token --scopes profile --alg RS256 --audience https://other.example > /dev/null
+"$sigil" clients create ed-other --public --grant-types password,refresh_token --scopes profile --alg EdDSA --audience https://other.example > /dev/null
 token() {
   curl -sf "$base/oauth/token" -d grant_type=password -d "client_id=$1" \
     -d username=alice --data-urlencode 'password=correct horse battery' |

@@ -55,7 +55,6 @@ pub fn metadata(config: &Config, scopes: &[String], openid: bool) -> Value {
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
-        "access_token_signing_alg_values_supported": algs,
     });
     if openid {
         doc["userinfo_endpoint"] = json!(format!("{base}/userinfo"));

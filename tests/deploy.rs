@@ -828,3 +828,19 @@ fn the_operations_guide_documents_each_deployment_and_links_only_to_files_that_e
         );
     }
 }
+
+#[test]
+fn the_dockerfile_copies_what_the_build_reads_at_compile_time() {
+    // askama compiles templates/, include_bytes! embeds assets/, and
+    // sqlx::migrate! embeds store/migrations/: a build without them fails.
+    let instructions = dockerfile("Dockerfile");
+    let copies = args_of(&instructions, "COPY");
+    for dir in ["src", "store", "assets", "templates"] {
+        assert!(
+            copies
+                .iter()
+                .any(|c| c.split_whitespace().next() == Some(dir)),
+            "the Dockerfile does not copy {dir}/"
+        );
+    }
+}

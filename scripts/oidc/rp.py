@@ -156,11 +156,12 @@ def main():
 
     # A refresh, also with client_secret_basic.
     step = "refresh"
-    if "refresh_token" in token:
-        refreshed = rp.refresh_token(oidc_meta["token_endpoint"],
-                                     refresh_token=token["refresh_token"])
-        check(refreshed.get("access_token") and refreshed["access_token"] != token["access_token"],
-              "refresh returned no new access token")
+    check("refresh_token" in token, "no refresh token for a client that may refresh")
+    refreshed = rp.refresh_token(oidc_meta["token_endpoint"], refresh_token=token["refresh_token"])
+    check(refreshed.get("access_token") and refreshed["access_token"] != token["access_token"],
+          "refresh returned no new access token")
+    check(refreshed.get("refresh_token") and refreshed["refresh_token"] != token["refresh_token"],
+          "the refresh token did not rotate")
 
     # RP-initiated logout with the ID token as hint, back to the RP.
     step = "logout"

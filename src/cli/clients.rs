@@ -60,8 +60,9 @@ pub struct CreateClient {
     /// A public client (no secret; e.g. a mobile or browser app).
     #[arg(long)]
     public: bool,
-    /// Grant types the client may use (default: authorization_code,refresh_token
-    /// with --redirect-uri, else password,refresh_token).
+    /// Grant types the client may use (default: authorization_code,refresh_token,
+    /// which needs --redirect-uri). The password grant only when listed:
+    /// RFC 9700 §2.4 says it MUST NOT be used.
     #[arg(long, value_delimiter = ',')]
     grant_types: Option<Vec<String>>,
     /// A redirect URI for the authorization code flow (repeatable): https,
@@ -117,18 +118,14 @@ pub async fn run(config: ValidConfig, command: ClientsCommand) -> anyhow::Result
 }
 
 async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
-    let default_grants = if args.redirect_uris.is_empty() {
-        "password,refresh_token"
-    } else {
-        "authorization_code,refresh_token"
+    let grant_types = match args.grant_types {
+        None => GrantType::DEFAULT.to_vec(),
+        Some(names) => names
+            .iter()
+            .map(|g| g.trim().parse::<GrantType>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?,
     };
-    let grant_types = args
-        .grant_types
-        .unwrap_or_else(|| default_grants.split(',').map(str::to_string).collect())
-        .iter()
-        .map(|g| g.trim().parse::<GrantType>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
     let scopes = Scopes::parse(&args.scopes)?;
     let alg = args
         .alg

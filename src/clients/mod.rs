@@ -36,6 +36,12 @@ pub enum GrantType {
 }
 
 impl GrantType {
+    /// What a client registered without `--grant-types` (or `grant_types`
+    /// in the admin API) may use: browser sign-in and refresh. The password
+    /// grant is only for clients that ask for it (RFC 9700 §2.4: it MUST
+    /// NOT be used), and the code flow needs a redirect URI.
+    pub const DEFAULT: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
     pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
@@ -298,6 +304,9 @@ pub struct NewClient {
     pub first_party: bool,
 }
 
+/// For callers that set what differs. Its grants are the password and
+/// refresh grants, as the tests' password-grant clients need; the CLI and the
+/// admin API default to [`GrantType::DEFAULT`] instead.
 impl Default for NewClient {
     fn default() -> Self {
         NewClient {
@@ -413,7 +422,11 @@ pub async fn create_client(
     let code_flow = new.grant_types.contains(&GrantType::AuthorizationCode);
     if code_flow && redirect_uris.is_empty() {
         return Err(ClientError::Invalid(
-            "the authorization_code grant needs at least one redirect URI".into(),
+            "the authorization_code grant (the default grant type) needs at least one \
+             redirect URI; name other grant types for a client without one \
+             (client_credentials for a confidential service, password,refresh_token for \
+             a legacy app)"
+                .into(),
         ));
     }
     if !code_flow && !redirect_uris.is_empty() {

@@ -228,8 +228,8 @@ pub struct NewClientBody {
     /// A public client has no secret.
     #[serde(default)]
     public: bool,
-    /// Default `["authorization_code", "refresh_token"]` with
-    /// `redirect_uris`, else `["password", "refresh_token"]`.
+    /// Default `["authorization_code", "refresh_token"]` (which needs
+    /// `redirect_uris`); the password grant only when listed here.
     grant_types: Option<Vec<String>>,
     /// Redirect URIs for the authorization code flow: https, or http on
     /// 127.0.0.1/[::1] (any port matches, RFC 8252 §7.3).
@@ -277,20 +277,14 @@ pub async fn admin_clients_post(
     admin: Admin,
     ApiJson(body): ApiJson<NewClientBody>,
 ) -> Result<Response, ApiError> {
-    let grant_types = body
-        .grant_types
-        .unwrap_or_else(|| {
-            let first = if body.redirect_uris.is_empty() {
-                "password"
-            } else {
-                "authorization_code"
-            };
-            vec![first.into(), "refresh_token".into()]
-        })
-        .iter()
-        .map(|g| g.parse::<GrantType>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
+    let grant_types = match body.grant_types {
+        None => GrantType::DEFAULT.to_vec(),
+        Some(names) => names
+            .iter()
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?,
+    };
     let scopes = Scopes::parse(&body.scopes).map_err(|e| invalid(e.to_string()))?;
     let alg = body
         .alg

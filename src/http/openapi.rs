@@ -34,7 +34,7 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "Sigil",
-        description = "A standalone identity provider: asymmetric JWT access tokens (RS256, EdDSA), a JWKS, and OAuth 2.0.\n\nTry it: register with POST /users, create a public client with `sigil clients create demo --public`, get a token from POST /oauth/token (grant_type=password, client_id=demo), then Authorize with it and call GET /users/me.",
+        description = "A standalone identity provider: asymmetric JWT access tokens (RS256, EdDSA), a JWKS, and OAuth 2.0.\n\nTry it: register with POST /users, create a public client with `sigil clients create demo --public --grant-types password,refresh_token`, get a token from POST /oauth/token (grant_type=password, client_id=demo), then Authorize with it and call GET /users/me.",
         license(name = "Apache-2.0")
     ),
     paths(

@@ -58,10 +58,14 @@ pub async fn parse(sigil: &Sigil, params: Params, now: i64) -> Result<LogoutRequ
     let redirect = match params.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
-            let registered = client
-                .as_ref()
-                .is_some_and(|c| redirect_matches(&c.post_logout_redirect_uris, uri));
-            if !registered {
+            let Some(client) = &client else {
+                return Err(
+                    "a post_logout_redirect_uri needs the client it belongs to: \
+                     send id_token_hint (or client_id)"
+                        .into(),
+                );
+            };
+            if !redirect_matches(&client.post_logout_redirect_uris, uri) {
                 return Err(format!(
                     "{uri:?} is not a post-logout redirect URI registered for the client"
                 ));

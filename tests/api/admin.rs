@@ -252,7 +252,7 @@ async fn clients_are_created_listed_rotated_and_disabled(app: TestApp) {
         Method::POST,
         "/admin/clients",
         &admin,
-        Some(json!({"client_id": "svc"})),
+        Some(json!({"client_id": "svc", "grant_types": ["client_credentials"]})),
     )
     .await;
     assert_eq!(
@@ -373,7 +373,7 @@ async fn client_lifetimes_are_set_and_listed_and_longer_than_the_servers_refused
             Method::POST,
             "/admin/clients",
             &admin,
-            Some(json!({"client_id": "greedy", field: seconds})),
+            Some(json!({"client_id": "greedy", "grant_types": ["password"], field: seconds})),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field}={seconds}");
@@ -390,7 +390,10 @@ async fn client_lifetimes_are_set_and_listed_and_longer_than_the_servers_refused
         Method::POST,
         "/admin/clients",
         &admin,
-        Some(json!({"client_id": "brief", "access_token_ttl_seconds": 120, "refresh_token_ttl_seconds": 7200})),
+        Some(json!({
+            "client_id": "brief", "grant_types": ["password", "refresh_token"],
+            "access_token_ttl_seconds": 120, "refresh_token_ttl_seconds": 7200
+        })),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");

@@ -175,7 +175,15 @@ async fn client_lifetimes_on_the_command_line_are_stored_and_bounded_by_the_serv
             .env("SIGIL_ACCESS_TOKEN_TTL", "10m");
         run(command, None)
     };
-    let out = cli(&["clients", "create", "greedy", "--access-token-ttl", "11m"]);
+    let out = cli(&[
+        "clients",
+        "create",
+        "greedy",
+        "--grant-types",
+        "password,refresh_token",
+        "--access-token-ttl",
+        "11m",
+    ]);
     assert!(!out.status.success(), "longer than the server's is refused");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("access_token_ttl"), "{stderr}");
@@ -183,6 +191,8 @@ async fn client_lifetimes_on_the_command_line_are_stored_and_bounded_by_the_serv
         "clients",
         "create",
         "greedy",
+        "--grant-types",
+        "password,refresh_token",
         "--refresh-token-ttl",
         "31days",
     ]);
@@ -197,6 +207,8 @@ async fn client_lifetimes_on_the_command_line_are_stored_and_bounded_by_the_serv
         "clients",
         "create",
         "brief",
+        "--grant-types",
+        "password,refresh_token",
         "--access-token-ttl",
         "5m",
         "--refresh-token-ttl",
@@ -298,7 +310,14 @@ async fn clients_and_users_created_on_the_command_line_work_at_the_token_endpoin
 
     let chosen = "an operator-chosen secret of 40+ chars!!";
     let out = cli(
-        &["clients", "create", "automation", "--secret-stdin"],
+        &[
+            "clients",
+            "create",
+            "automation",
+            "--grant-types",
+            "password,refresh_token",
+            "--secret-stdin",
+        ],
         Some(chosen),
     );
     assert!(
@@ -311,12 +330,26 @@ async fn clients_and_users_created_on_the_command_line_work_at_the_token_endpoin
         "a given secret is not echoed"
     );
     let out = cli(
-        &["clients", "create", "weak", "--secret-stdin"],
+        &[
+            "clients",
+            "create",
+            "weak",
+            "--grant-types",
+            "password",
+            "--secret-stdin",
+        ],
         Some("short"),
     );
     assert!(!out.status.success(), "short secrets are refused");
-    let out = cli(&["clients", "create", "cli-app"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 32"), "{stderr}");
+    let out = cli(
+        &["clients", "create", "cli-app", "--grant-types", "password"],
+        None,
+    );
     assert!(!out.status.success(), "duplicate client ids are refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already"), "{stderr}");
 
     for (id, secret) in [("cli-app", secret.as_str()), ("automation", chosen)] {
         let client = TestClient {
@@ -587,7 +620,17 @@ async fn a_rotated_client_secret_overlaps_then_expires_and_a_disabled_client_is_
     assert!(String::from_utf8_lossy(&refused.stderr).contains("still works"));
     let printed = cli(&["clients", "rotate-secret", "svc", "--force"], None);
     assert!(printed.contains("client_secret: sigil_cs_"), "{printed}");
-    cli(&["clients", "create", "spa", "--public"], None);
+    cli(
+        &[
+            "clients",
+            "create",
+            "spa",
+            "--public",
+            "--grant-types",
+            "password",
+        ],
+        None,
+    );
     let mut command = sigil(app.dir.path());
     command
         .args(["clients", "rotate-secret", "spa"])

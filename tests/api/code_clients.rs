@@ -45,7 +45,22 @@ async fn the_cli_registers_a_web_app_with_redirect_uris_in_one_command(app: Test
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{uri}: {stderr}");
     }
+    // The default is the code flow, so a client without a redirect URI must
+    // name its grants; the password grant only when asked for.
     let out = cli(&["clients", "create", "web", "--scopes", "openid profile"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("redirect URI") && stderr.contains("client_credentials"),
+        "{stderr}"
+    );
+    let out = cli(&[
+        "clients",
+        "create",
+        "web",
+        "--grant-types",
+        "password,refresh_token",
+    ]);
     assert!(out.status.success());
     let out = cli(&[
         "clients",
@@ -96,7 +111,7 @@ async fn the_cli_registers_a_web_app_with_redirect_uris_in_one_command(app: Test
     assert_eq!(
         web["grant_types"],
         json!(["password", "refresh_token"]),
-        "no redirect URI: the old default"
+        "asked for"
     );
     // authorization_code without a redirect URI cannot work: refused.
     let out = cli(&[
@@ -123,6 +138,18 @@ async fn the_admin_api_registers_and_lists_redirect_uris(app: TestApp) {
     assert_eq!(
         created["grant_types"],
         json!(["authorization_code", "refresh_token"])
+    );
+    // No grant types and no redirect URI: the default code flow cannot work.
+    let lost = json!({ "client_id": "lost", "scopes": "openid" });
+    let (status, error) = call(&app, Method::POST, "/admin/clients", &admin, Some(lost)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"], "invalid_request");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("redirect URI"),
+        "{error}"
     );
     let bad = json!({ "client_id": "bad", "redirect_uris": ["http://evil.example/cb"] });
     let (status, error) = call(&app, Method::POST, "/admin/clients", &admin, Some(bad)).await;

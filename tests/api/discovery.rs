@@ -182,6 +182,55 @@ async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
             "{claim}"
         );
     }
+    // Only registered metadata names (RFC 8414 §2 and its IANA registry,
+    // OIDC Discovery §3, RP-Initiated Logout §2.1, RFC 9207 §3): strict
+    // validators such as the OpenID conformance suite's warn on others.
+    const REGISTERED: &[&str] = &[
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "registration_endpoint",
+        "scopes_supported",
+        "response_types_supported",
+        "response_modes_supported",
+        "grant_types_supported",
+        "token_endpoint_auth_methods_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+        "service_documentation",
+        "ui_locales_supported",
+        "op_policy_uri",
+        "op_tos_uri",
+        "revocation_endpoint",
+        "revocation_endpoint_auth_methods_supported",
+        "introspection_endpoint",
+        "introspection_endpoint_auth_methods_supported",
+        "code_challenge_methods_supported",
+        "authorization_response_iss_parameter_supported",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+        "acr_values_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+        "userinfo_signing_alg_values_supported",
+        "claims_supported",
+        "claims_parameter_supported",
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+        "prompt_values_supported",
+    ];
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let body = json(app.get(path).send().await.unwrap()).await;
+        for name in body.as_object().unwrap().keys() {
+            assert!(
+                REGISTERED.contains(&name.as_str()),
+                "{path} has the unregistered field {name}"
+            );
+        }
+    }
 }
 
 async fn metadata_is_served_from_memory_when_the_database_is_unreachable(app: TestApp) {

@@ -150,6 +150,7 @@ async fn the_example_app_signs_a_user_in_and_out_with_openidconnect(app: TestApp
     // The same callback again finds no sign-in in progress.
     let (status, _, body) = example.get(&callback).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("No sign-in is in progress"), "{body}");
 
     // Logout: out of the app, then RP-initiated logout at Sigil, which sends
     // the browser back to the app's registered post-logout URI.

@@ -11,6 +11,7 @@ mod authorize;
 mod cli;
 mod client_lifetimes;
 mod code_clients;
+mod conformance;
 mod discovery;
 mod forged_tokens;
 mod introspection;

@@ -312,7 +312,19 @@ async fn no_password_secret_or_token_ever_reaches_the_logs() {
         ("SIGIL_ARGON2__ITERATIONS", "1"),
     ]);
     let dir = server._dir.path();
-    let created = cli(dir, &["clients", "create", "web", "--scopes", "read"], "");
+    let created = cli(
+        dir,
+        &[
+            "clients",
+            "create",
+            "web",
+            "--grant-types",
+            "password,refresh_token",
+            "--scopes",
+            "read",
+        ],
+        "",
+    );
     let secret = created
         .lines()
         .find_map(|l| l.strip_prefix("client_secret: "))
@@ -399,7 +411,14 @@ async fn sigterm_under_load_lets_every_request_in_flight_finish() {
     ]);
     cli(
         server._dir.path(),
-        &["clients", "create", "app", "--public"],
+        &[
+            "clients",
+            "create",
+            "app",
+            "--public",
+            "--grant-types",
+            "password,refresh_token",
+        ],
         "",
     );
     let http = reqwest::Client::new();

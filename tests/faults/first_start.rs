@@ -114,7 +114,19 @@ async fn kill_then_start(dir: &Path, url: &str, delay: u64) -> Stage {
         node.wait_ready(Duration::from_secs(30)).await,
         "ready after a kill {delay} ms into the first start"
     );
-    sigil_command(dir, url, &["clients", "create", APP, "--public"], None);
+    sigil_command(
+        dir,
+        url,
+        &[
+            "clients",
+            "create",
+            APP,
+            "--public",
+            "--grant-types",
+            "password,refresh_token",
+        ],
+        None,
+    );
     let registered = node.register("first", "password-first").await.unwrap();
     assert_eq!(registered.status(), 201, "after a kill at {delay} ms");
     let session = json_of(node.login("first", "password-first").await.unwrap()).await;

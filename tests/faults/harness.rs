@@ -331,7 +331,14 @@ pub fn provision(dir: &Path, database_url: &str) {
     sigil_command(
         dir,
         database_url,
-        &["clients", "create", APP, "--public"],
+        &[
+            "clients",
+            "create",
+            APP,
+            "--public",
+            "--grant-types",
+            "password,refresh_token",
+        ],
         None,
     );
     sigil_command(

@@ -40,15 +40,26 @@ const SESSION_COOKIE: &str = "login_example_session";
 const PENDING_COOKIE: &str = "login_example_pending";
 
 /// How the app reaches Sigil and where Sigil sends users back.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// Sigil's issuer URL, exactly as Sigil spells it.
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
     /// This app's own URL (`http://127.0.0.1:8082`): the redirect URI is
-    /// `{base_url}/callback`, the post-logout one `{base_url}/`.
+    /// `{base_url}/callback`, the post-logout one `{base_url}/`. Under https
+    /// the app's cookies are `Secure`.
     pub base_url: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 type SigilClient = CoreClient<
@@ -65,6 +76,7 @@ pub struct App {
     end_session: Option<openidconnect::EndSessionUrl>,
     issuer: String,
     base_url: String,
+    secure_cookies: bool,
     http: reqwest::Client,
     sessions: Sessions,
 }
@@ -95,6 +107,7 @@ impl App {
             client,
             end_session,
             issuer: settings.issuer,
+            secure_cookies: settings.base_url.starts_with("https://"),
             base_url: settings.base_url,
             http,
             sessions: Sessions::default(),
@@ -137,7 +150,7 @@ async fn login(State(app): State<Arc<App>>) -> Response {
         verifier,
     });
     let mut response = Redirect::to(url.as_str()).into_response();
-    set_cookie(&mut response, PENDING_COOKIE, &key, 600);
+    set_cookie(&app, &mut response, PENDING_COOKIE, &key, 600);
     response
 }
 
@@ -185,8 +198,8 @@ async fn callback(
         Ok(user) => {
             let id = app.sessions.start(user);
             let mut response = Redirect::to("/").into_response();
-            set_cookie(&mut response, SESSION_COOKIE, &id, 3600);
-            set_cookie(&mut response, PENDING_COOKIE, "", 0);
+            set_cookie(&app, &mut response, SESSION_COOKIE, &id, 3600);
+            set_cookie(&app, &mut response, PENDING_COOKIE, "", 0);
             response
         }
         Err(e) => {
@@ -271,7 +284,7 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         _ => "/".to_string(),
     };
     let mut response = Redirect::to(&target).into_response();
-    set_cookie(&mut response, SESSION_COOKIE, "", 0);
+    set_cookie(&app, &mut response, SESSION_COOKIE, "", 0);
     response
 }
 
@@ -286,8 +299,10 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u32) {
-    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+fn set_cookie(app: &App, response: &mut Response, name: &str, value: &str, max_age: u32) {
+    let secure = if app.secure_cookies { "; Secure" } else { "" };
+    let cookie =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

@@ -4,6 +4,8 @@
 //! - `LOGIN_ISSUER`: Sigil's issuer URL (default `http://127.0.0.1:8080`)
 //! - `LOGIN_CLIENT_ID` (default `login-example`) and `LOGIN_CLIENT_SECRET`
 //! - `LOGIN_LISTEN`: where this app listens (default `127.0.0.1:8082`)
+//! - `LOGIN_BASE_URL`: the app's URL as browsers reach it (default
+//!   `http://` and the address it listens on), e.g. behind a TLS proxy
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -41,7 +43,9 @@ async fn main() -> ExitCode {
         issuer: var("LOGIN_ISSUER", "http://127.0.0.1:8080"),
         client_id: var("LOGIN_CLIENT_ID", "login-example"),
         client_secret,
-        base_url: format!("http://{addr}"),
+        base_url: var("LOGIN_BASE_URL", &format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string(),
     };
     let app = match App::discover(settings.clone()).await {
         Ok(app) => app,
