@@ -1,6 +1,7 @@
 """Turns the load harness's raw results into the markdown report.
 
-Called by run.sh; each scenario's wrk result is one JSON line, the
+Called by run.sh; each scenario's result (wrk's, or browser_flow.py's for
+the browser sign-in rows, in the same shape) is one JSON line, the
 ceilings are `key=value` lines from `cargo bench --bench ceilings`.
 """
 
@@ -56,6 +57,11 @@ def main():
     def ceiling(key):
         return c.get(key)
 
+    # A bound that a request uses more than once: the code exchange signs
+    # two JWTs (the access and the ID token), so it can reach at most half
+    # the signing rate.
+    uses_per_request = {"code_exchange": 2}
+
     # name: (label, bound key or scenario, bound label, target text, check)
     fsync1 = ceiling("fdatasync_per_s_1thread")
     rows = [
@@ -86,20 +92,40 @@ def main():
          f"EdDSA verifies/s, {n} cores", ">= 10,000/s", lambda r: r["rps"] >= 10000),
         ("revoke", "revocation (access tokens)", "fdatasync_per_s_1thread",
          "fdatasync/s, 1 thread", "(none)", None),
+        ("browser_full", "browser sign-in: /authorize, /login, code exchange", argon,
+         f"argon2id hashes/s, {n} cores", "", None),
+        ("authorize_sso", "GET /authorize with a live session (303 + code)", None, None, "", None),
+        ("code_exchange", "code exchange alone (access + ID token)", f"rs256_sign_per_s_{n}threads",
+         f"RSA-2048 signs/s, {n} cores, halved (2 per exchange)", "", None),
         ("flood_password", "password grant during the probes", argon,
          f"argon2id hashes/s, {n} cores", "", None),
         ("flood_jwks_probe", "JWKS probe during login flood", None, None, "p99 < 10 ms",
          lambda r: r["p99_ms"] < 10),
         ("flood_refresh_probe", "refresh probe during login flood", None, None, "p99 < 10 ms",
          lambda r: r["p99_ms"] < 10),
+        ("flood_browser", "browser sign-ins during the probes", argon,
+         f"argon2id hashes/s, {n} cores", "", None),
+        ("flood_browser_jwks_probe", "JWKS probe during browser sign-in flood", None, None,
+         "p99 < 10 ms", lambda r: r["p99_ms"] < 10),
+        ("flood_browser_refresh_probe", "refresh probe during browser sign-in flood", None, None,
+         "p99 < 10 ms", lambda r: r["p99_ms"] < 10),
     ]
+    browser_rows = ["browser_full", "code_exchange", "flood_browser"]
+    refresh_rows = ["refresh_rs256", "refresh_eddsa", "flood_refresh_probe", "flood_browser_refresh_probe"]
 
     out = []
+    browser = [k for k in browser_rows if k in results]
     out.append(f"### Sigil load run: {a.backend}, {a.duration} s per scenario, "
-               f"wrk -t{a.threads} -c{a.connections} (probes: -t1 -c2, 10 ms apart)\n")
+               f"wrk -t{a.threads} -c{a.connections} (probes: -t1 -c2, 10 ms apart)"
+               + (f"; browser rows: browser_flow.py, {a.connections} virtual users" if browser else "")
+               + "\n")
     out.append("CPU %: share of the whole machine (100% = every core) used during the scenario by the server, "
-               "by PostgreSQL's processes, by wrk and by anything else (for the flood, the probes count as "
-               "others).\n")
+               "by PostgreSQL's processes, by the load generator (wrk, or browser_flow.py) and by anything "
+               "else (for the floods, the probes count as others).\n")
+    if browser:
+        out.append("Browser rows: req/s counts completed flows (a sign-in, or an exchange), the latency is "
+                   "the whole flow's, and non-2xx is every failed flow, whatever the step; the authorize "
+                   "row's non-2xx is every answer other than a 303 with a code.\n")
     out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | bounded by | bound | ratio | target | met "
                "| CPU % sigil / Postgres / wrk / others | RSS MiB after |")
     out.append("|---|---:|---:|---:|---:|---|---:|---:|---|---|---|---:|")
@@ -112,6 +138,8 @@ def main():
             bound = results[bound_key]["rps"]
         elif bound_key:
             bound = c.get("machine:" + bound_key, c.get(bound_key))
+            if bound:
+                bound /= uses_per_request.get(name, 1)
         ratio = f"{r['rps'] / bound:.2f}" if bound else ""
         met = "" if check is None else ("yes" if check(r) else "**no**")
         cpu = (f"{r['server_cpu_pct']} / {r.get('db_cpu_pct', 0)} / {r['wrk_cpu_pct']} / {r['others_cpu_pct']}"
@@ -123,7 +151,7 @@ def main():
 
     notes = []
     if fsync1:
-        for name in ["refresh_rs256", "refresh_eddsa", "revoke"]:
+        for name in ["refresh_rs256", "refresh_eddsa", "revoke", "authorize_sso"]:
             if name in results:
                 notes.append(f"{name}: {results[name]['rps'] / fsync1:.2f}x the 1-thread fdatasync rate "
                              f"({fsync1:,.0f}/s)")
@@ -132,11 +160,9 @@ def main():
 
     # Rotation integrity.
     spent, revoked_families, bad_chains = (int(x) for x in a.integrity.split())
-    refreshed = sum(results[k]["ok"] for k in ["refresh_rs256", "refresh_eddsa", "flood_refresh_probe"]
-                    if k in results)
-    broken = sum(results[k]["broken"] for k in ["refresh_rs256", "refresh_eddsa", "flood_refresh_probe"]
-                 if k in results)
-    in_flight_max = 2 * a.connections + 2
+    refreshed = sum(results[k]["ok"] for k in refresh_rows if k in results)
+    broken = sum(results[k]["broken"] for k in refresh_rows if k in results)
+    in_flight_max = 2 * a.connections + 2 + (2 if "flood_browser_refresh_probe" in results else 0)
     rotation_ok = (broken == 0 and revoked_families == 0 and bad_chains == 0
                    and refreshed <= spent <= refreshed + in_flight_max)
 
@@ -161,10 +187,11 @@ def main():
     out.append(f"| broken chains / families revoked as reused / chains without exactly one live token "
                f"| {broken} / {revoked_families} / {bad_chains} | 0 / 0 / 0 | |")
     out.append(f"| audit events dropped | {a.audit_dropped} | 0 | |")
-    out.append("")
-    out.append("Ceilings (cargo bench --bench ceilings, same run, before the load): " + ", ".join(
-        f"{k.replace('_per_s_', ' ')} {v:,.0f}/s" for k, v in c.items() if "_per_s_" in k and ":" not in k)
-        + f". A CPU-bound bound above is the larger of the {n}-thread figure and {n} x the 1-thread one.")
+    measured = [f"{k.replace('_per_s_', ' ')} {v:,.0f}/s" for k, v in c.items() if "_per_s_" in k and ":" not in k]
+    if measured:  # none with run.sh --ceilings none
+        out.append("")
+        out.append("Ceilings (cargo bench --bench ceilings, same run, before the load): " + ", ".join(measured)
+                   + f". A CPU-bound bound above is the larger of the {n}-thread figure and {n} x the 1-thread one.")
     if notes:
         out.append("")
         out.append("Database-bound rows against a durable commit: " + "; ".join(notes) + ".")
@@ -172,6 +199,13 @@ def main():
         out.append("")
         out.append("WARNING: other processes took this share of the machine during: " + ", ".join(busy)
                    + " (they competed for the cores; those figures are low).")
+    if "code_exchange" in results and results["code_exchange"].get("method"):
+        out.append(f"\ncode_exchange, how: {results['code_exchange']['method']} (its CPU shares cover the "
+                   "untimed minting too).")
+    failed = [f"{k}: " + ", ".join(f"{kind} {count}" for kind, count in sorted(results[k]["errors"].items()))
+              for k in browser if results[k].get("errors")]
+    if failed:
+        out.append("\nBrowser flows that failed, by step and kind: " + "; ".join(failed) + ".")
     reused = results.get("revoke", {}).get("reused", 0)
     if reused:
         out.append(f"\nNote: revocation ran out of fresh tokens {reused} time(s) and revoked some again.")

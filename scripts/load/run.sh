@@ -6,6 +6,17 @@
 # the primitive that bounds it (measured first, in the same run, by
 # `cargo bench --bench ceilings`). See docs/BENCHMARKS.md.
 #
+# The browser sign-in scenarios (authorization code + PKCE through the
+# sign-in page) are driven by browser_flow.py instead of wrk, since each
+# sign-in is three requests that carry a page's fields and cookies:
+#   browser_full    whole sign-ins: /authorize, the sign-in page's POST
+#                   /login, the code exchange (one argon2 hash each)
+#   authorize_sso   GET /authorize with a live session (wrk, a 303 with a
+#                   new code each: a database write per request)
+#   code_exchange   the code exchange alone (codes minted untimed)
+#   flood_browser   browser sign-ins at --connections virtual users while
+#                   the JWKS and refresh probes of flood_password run
+#
 #   scripts/load/run.sh [--quick] [--postgres] [--duration S] [--threads T]
 #                       [--connections C] [--out FILE]
 #
@@ -21,7 +32,9 @@
 #   --quiet-wait S  before each scenario, wait up to S seconds (default 120;
 #                  0 with --quick) for other processes to leave the cores alone
 #   --only LIST    run only these scenarios (comma-separated names, as in
-#                  the report's raw results: jwks, cc_eddsa, users_me_rs256, ...)
+#                  the report's raw results: jwks, cc_eddsa, users_me_rs256,
+#                  flood_password, browser_full, authorize_sso, code_exchange,
+#                  flood_browser, ...)
 #   --profile      record each scenario with `perf record` (cpu-clock, on the
 #                  server only) and print where its CPU went, by component
 #                  (scripts/load/perf_categories.py); the figures of a profiled
@@ -33,7 +46,10 @@
 #                  skip them (no bound or ratio columns, for A/B runs)
 #
 # Needs: wrk (Debian: apt-get install wrk), curl, python3, and psql for
-# --postgres. Argon2 runs at the configured defaults (no lowered cost).
+# --postgres; for the browser scenarios also python3's venv module and
+# PyPI: aiohttp goes into a venv of its own, target/load-venv, made on the
+# first run that needs it and kept. Argon2 runs at the configured defaults
+# (no lowered cost).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -63,7 +79,7 @@ while [ $# -gt 0 ]; do
     --profile) profile=1 ;;
     --binary) binary=$(realpath "$2"); shift ;;
     --ceilings) if [ "$2" = none ]; then ceilings_file=none; else ceilings_file=$(realpath "$2"); fi; shift ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -77,6 +93,20 @@ done
 if [ "$backend" = postgres ] && ! command -v psql > /dev/null; then
   echo "psql is not installed (apt-get install postgresql-client)" >&2
   exit 1
+fi
+
+want() { [ -z "$only" ] || [[ "$only" == *",$1,"* ]]; }
+
+# The browser driver's Python: a venv under target/, so that neither the
+# system's Python nor the user's site-packages is changed or consulted.
+venv="$root/target/load-venv"
+if want browser_full || want authorize_sso || want code_exchange || want flood_browser; then
+  if ! "$venv/bin/python" -c 'import aiohttp' 2> /dev/null; then
+    echo "== installing aiohttp into $venv (browser scenarios)" >&2
+    mkdir -p "$root/target"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiohttp>=3.9,<4'
+  fi
 fi
 
 run_started=$(date +%s)
@@ -201,6 +231,13 @@ echo "$intro_secret" | "$sigil" clients create introspector --grant-types client
 for u in 1 2 3 4; do
   echo "$user_password" | "$sigil" users create "loaduser$u" --email "loaduser$u@example.com" --password-stdin > /dev/null
 done
+# The browser scenarios' app: first-party (no consent page between the
+# sign-in and the code), public (PKCE, no secret). A loopback redirect URI
+# matches any port, and nothing listens there: the driver reads the code
+# from the 303's Location and never follows it.
+web_redirect="http://127.0.0.1/cb"
+"$sigil" clients create web-bench --public --first-party --scopes "openid profile" \
+  --redirect-uri "$web_redirect" > /dev/null
 b64() { printf '%s' "$1" | base64 -w0; }
 auth_cc_rs="Basic $(b64 "cc-rs256:$cc_secret_rs")"
 auth_cc_ed="Basic $(b64 "cc-eddsa:$cc_secret_ed")"
@@ -228,13 +265,13 @@ user_token_rs=$(password_login app-rs256 loaduser1 | json_field access_token)
 user_token_ed=$(password_login app-eddsa loaduser1 | json_field access_token)
 etag=$(curl -s -o /dev/null -D - "$base/.well-known/jwks.json" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
 
-want() { [ -z "$only" ] || [[ "$only" == *",$1,"* ]]; }
-
-# scenario NAME PATH [wrk options...] -- with LOAD_* variables in the environment
-scenario() {
-  local name=$1 path=$2
-  shift 2
-  want "$name" || return 0
+# measure NAME COMMAND...: runs the load generator COMMAND (wrk or
+# browser_flow.py), which prints a RESULT line, and appends that result to
+# the run's with the CPU shares of the server, the database, the load
+# generator and others.
+measure() {
+  local name=$1
+  shift
   [ -n "${LOAD_NO_WAIT:-}" ] || wait_for_quiet
   echo "== $name (${duration}s) at +$(( $(date +%s) - run_started ))s" >&2
   local m0 m1 s0 s1 wrk_cpu
@@ -245,8 +282,7 @@ scenario() {
     perf_pid=$!
   fi
   local TIMEFORMAT='%U %S'
-  { time wrk -t "$threads" -c "$connections" -d "${duration}s" --timeout 10s "$@" \
-      -s "$here/sigil.lua" "$base$path" > "wrk-$name.txt" ; } 2> "time-$name.txt"
+  { time "$@" > "wrk-$name.txt" ; } 2> "time-$name.txt"
   m1=($(machine_ticks)); s1=$(server_ticks); local d1; d1=$(db_ticks)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2> /dev/null || true
@@ -254,12 +290,39 @@ scenario() {
     { echo; echo "#### Where the server's CPU went: $name"; echo; echo '```'
       python3 "$here/perf_categories.py" "perf-$name.data"; echo '```'; } >> profiles.md
   fi
-  # The last line is `time`'s; the Lua script may have written to stderr before it.
+  # The last line is `time`'s; the Lua script or the driver may have
+  # written to stderr before it (the first failures): shown, not lost.
+  head -n -1 "time-$name.txt" | sed "s/^/   $name: /" >&2
   wrk_cpu=$(tail -n 1 "time-$name.txt" | awk -v hz="$hz" '{ printf "%d", ($1 + $2) * hz }')
   local line
   line=$(grep '^RESULT ' "wrk-$name.txt" | sed 's/^RESULT //')
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["name"]=sys.argv[2]; r.update(json.loads(sys.argv[3])); print(json.dumps(r))' \
     "$line" "$name" "{\"rss_mib\": $(( $(rss_kb VmRSS) / 1024 )), \"server_cpu_pct\": $(( 100 * (s1 - s0) / (m1[1] - m0[1] + 1) )), \"wrk_cpu_pct\": $(( 100 * wrk_cpu / (m1[1] - m0[1] + 1) )), \"db_cpu_pct\": $(( 100 * (d1 - d0) / (m1[1] - m0[1] + 1) )), \"others_cpu_pct\": $(( 100 * (m1[0] - m0[0] - (s1 - s0) - (d1 - d0) - wrk_cpu) / (m1[1] - m0[1] + 1) ))}" >> "$results"
+}
+
+# scenario NAME PATH [wrk options...] -- with LOAD_* variables in the environment
+scenario() {
+  local name=$1 path=$2
+  shift 2
+  want "$name" || return 0
+  measure "$name" wrk -t "$threads" -c "$connections" -d "${duration}s" --timeout 10s "$@" \
+    -s "$here/sigil.lua" "$base$path"
+}
+
+# The browser driver, as web-bench signing in loaduser1..4 (virtual user i
+# is loaduser((i % 4) + 1)); the password through the environment, not
+# the command line.
+browser_flow() { # MODE [options...]
+  LOAD_PASSWORD="$user_password" "$venv/bin/python" "$here/browser_flow.py" "$@" --base "$base" \
+    --client web-bench --redirect-uri "$web_redirect" --user-prefix loaduser --users 4
+}
+# browser_scenario NAME MODE [options...]: a browser_flow.py scenario at
+# --connections virtual users for --duration seconds.
+browser_scenario() {
+  local name=$1
+  shift
+  want "$name" || return 0
+  measure "$name" browser_flow "$@" --name "$name" --duration "$duration" --connections "$connections"
 }
 
 # One refresh chain per connection: a login each, whose refresh token the
@@ -304,28 +367,63 @@ LOAD_MODE=revoke LOAD_TOKENS=revoke-tokens.txt LOAD_THREADS="$threads" LOAD_METH
   scenario revoke /oauth/revoke
 fi
 
-# A login flood, and meanwhile paced probes of JWKS and of refresh (two
-# connections each, 10 ms between requests): hashing must not starve them.
+# Browser sign-in (authorization code + PKCE, first-party client, so no
+# consent page): whole sign-ins, each bounded by one argon2 hash; then
+# single sign-on, /authorize with a live session, a 303 with a fresh code
+# (a database write) per request; then the code exchange alone (two RS256
+# signatures, the access and the ID token, and the refresh family's write).
+browser_scenario browser_full full
+if want authorize_sso; then
+  # One sign-in; wrk then sends its cookies as they are, with the same
+  # request each time (state, nonce and the RFC 7636 example challenge:
+  # the codes are never exchanged, and expire).
+  sso_cookie=$(browser_flow session)
+  LOAD_COOKIE="$sso_cookie" LOAD_EXPECT=303 scenario authorize_sso \
+    "/authorize?response_type=code&client_id=web-bench&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=openid%20profile&state=load-sso&nonce=load-sso&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+fi
+browser_scenario code_exchange exchange
+
+# Paced probes of JWKS and of refresh (two connections each, 10 ms between
+# requests) while a login flood runs (started just before, in the
+# background, as $flood): hashing must not starve them. Their results are
+# PREFIX_jwks_probe and PREFIX_refresh_probe.
+probe_flood() { # PREFIX
+  local prefix=$1 probe_jwks
+  local probe_duration=$(( duration > 4 ? duration - 2 : 2 ))
+  sleep 1
+  LOAD_DELAY_MS=10 wrk -t 1 -c 2 -d "${probe_duration}s" --timeout 10s -s "$here/sigil.lua" \
+    "$base/.well-known/jwks.json" > "wrk-${prefix}_jwks_probe.txt" &
+  probe_jwks=$!
+  LOAD_DELAY_MS=10 LOAD_MODE=refresh LOAD_TOKENS="refresh-$prefix.txt" LOAD_CLIENT=app-eddsa LOAD_THREADS=1 \
+    wrk -t 1 -c 2 -d "${probe_duration}s" --timeout 10s -s "$here/sigil.lua" "$base/oauth/token" \
+    > "wrk-${prefix}_refresh_probe.txt"
+  wait "$probe_jwks" "$flood"
+  for probe in "${prefix}_jwks_probe" "${prefix}_refresh_probe"; do
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["name"]=sys.argv[2]; print(json.dumps(r))' \
+      "$(grep '^RESULT ' "wrk-$probe.txt" | sed 's/^RESULT //')" "$probe" >> "$results"
+  done
+}
+
+# A login flood through the password grant, and meanwhile the probes.
 if want flood_password; then
 echo "== login flood with JWKS and refresh probes" >&2
-mint_refresh_tokens app-eddsa 3 refresh-probe.txt
-probe_duration=$(( duration > 4 ? duration - 2 : 2 ))
+mint_refresh_tokens app-eddsa 3 refresh-flood.txt
 wait_for_quiet
 LOAD_NO_WAIT=1 LOAD_METHOD=POST LOAD_BODY="grant_type=password&client_id=app-rs256&username=loaduser2&password=correct+horse+battery+staple" \
   scenario flood_password /oauth/token &
 flood=$!
-sleep 1
-LOAD_DELAY_MS=10 wrk -t 1 -c 2 -d "${probe_duration}s" --timeout 10s -s "$here/sigil.lua" \
-  "$base/.well-known/jwks.json" > wrk-flood_jwks_probe.txt &
-probe_jwks=$!
-LOAD_DELAY_MS=10 LOAD_MODE=refresh LOAD_TOKENS=refresh-probe.txt LOAD_CLIENT=app-eddsa LOAD_THREADS=1 \
-  wrk -t 1 -c 2 -d "${probe_duration}s" --timeout 10s -s "$here/sigil.lua" "$base/oauth/token" \
-  > wrk-flood_refresh_probe.txt
-wait "$probe_jwks" "$flood"
-for probe in flood_jwks_probe flood_refresh_probe; do
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["name"]=sys.argv[2]; print(json.dumps(r))' \
-    "$(grep '^RESULT ' "wrk-$probe.txt" | sed 's/^RESULT //')" "$probe" >> "$results"
-done
+probe_flood flood
+fi
+
+# The same through the sign-in page: browser_flow.py full at --connections
+# virtual users (a session and a code exchange besides each hash).
+if want flood_browser; then
+echo "== browser sign-in flood with JWKS and refresh probes" >&2
+mint_refresh_tokens app-eddsa 3 refresh-flood_browser.txt
+wait_for_quiet
+LOAD_NO_WAIT=1 browser_scenario flood_browser full &
+flood=$!
+probe_flood flood_browser
 fi
 
 loaded_rss=$(rss_kb VmRSS)

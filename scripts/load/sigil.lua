@@ -5,6 +5,10 @@
 --   LOAD_METHOD, LOAD_BODY          request method and form body
 --   LOAD_AUTH                       Authorization header value
 --   LOAD_IF_NONE_MATCH              If-None-Match header value
+--   LOAD_COOKIE                     Cookie header value (a browser session)
+--   LOAD_EXPECT                     static: the one status that counts as
+--                                   success (e.g. 303 for /authorize with a
+--                                   session, whose answer is a redirect)
 --   LOAD_MODE                       static (default) | refresh | revoke | mint
 --   LOAD_TOKENS                     refresh/revoke: file of tokens, one a line
 --   LOAD_CLIENT                     refresh: the (public) client_id
@@ -13,7 +17,12 @@
 --   LOAD_DELAY_MS                   pause before each request (a paced probe)
 --
 -- done() prints one line "RESULT {json}" with the throughput and latency
--- percentiles, which run.sh collects.
+-- percentiles, which run.sh collects. Its non2xx is wrk's count of
+-- statuses above 399; with LOAD_EXPECT it is every response of another
+-- status instead (wrk takes any 3xx as a success, so a 200 sign-in page
+-- instead of the 303 with a code, a session that was not accepted, would
+-- otherwise pass unnoticed), and for 303 also one whose Location has no
+-- code=.
 --
 -- refresh: each thread holds a pool of refresh tokens (its share of
 -- LOAD_TOKENS, one per connection). A request takes a token from the pool;
@@ -39,6 +48,9 @@ end
 if os.getenv("LOAD_IF_NONE_MATCH") then
   wrk.headers["If-None-Match"] = os.getenv("LOAD_IF_NONE_MATCH")
 end
+if os.getenv("LOAD_COOKIE") then
+  wrk.headers["Cookie"] = os.getenv("LOAD_COOKIE")
+end
 if os.getenv("LOAD_BODY") then
   wrk.body = os.getenv("LOAD_BODY")
 end
@@ -48,6 +60,7 @@ end
 
 -- Counters, per thread; done() reads them through thread:get.
 ok = 0
+unexpected = 0
 broken = 0
 reused = 0
 minted = 0
@@ -136,6 +149,22 @@ elseif mode == "mint" then
   end
 end
 
+local expect = tonumber(os.getenv("LOAD_EXPECT") or "")
+if mode == "static" and expect then
+  -- The request stays static (no request()); only the answers are read.
+  function response(status, headers, body)
+    local location = headers["location"] or headers["Location"] or ""
+    if status == expect and (expect ~= 303 or location:find("[?&]code=")) then
+      ok = ok + 1
+    else
+      unexpected = unexpected + 1
+      if unexpected <= 3 then
+        io.stderr:write("unexpected answer: ", status, " ", location, " ", body:sub(1, 200), "\n")
+      end
+    end
+  end
+end
+
 if os.getenv("LOAD_DELAY_MS") then
   local pause = tonumber(os.getenv("LOAD_DELAY_MS"))
   function delay()
@@ -144,7 +173,7 @@ if os.getenv("LOAD_DELAY_MS") then
 end
 
 function done(summary, latency, requests)
-  local total = { ok = 0, broken = 0, reused = 0, minted = 0 }
+  local total = { ok = 0, unexpected = 0, broken = 0, reused = 0, minted = 0 }
   for _, thread in ipairs(threads) do
     for name, _ in pairs(total) do
       total[name] = total[name] + (thread:get(name) or 0)
@@ -152,12 +181,17 @@ function done(summary, latency, requests)
   end
   local seconds = summary.duration / 1e6
   local errors = summary.errors
+  local non2xx = errors.status
+  if mode == "static" and expect then
+    non2xx = total.unexpected
+  end
   io.write(string.format(
     'RESULT {"requests":%d,"seconds":%.3f,"rps":%.1f,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
-    '"non2xx":%d,"socket_errors":%d,"timeouts":%d,"ok":%d,"broken":%d,"reused":%d,"minted":%d}\n',
+    '"non2xx":%d,"socket_errors":%d,"timeouts":%d,"ok":%d,"broken":%d,"reused":%d,"minted":%d%s}\n',
     summary.requests, seconds, summary.requests / seconds,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000,
-    errors.status, errors.connect + errors.read + errors.write, errors.timeout,
-    total.ok, total.broken, total.reused, total.minted))
+    non2xx, errors.connect + errors.read + errors.write, errors.timeout,
+    total.ok, total.broken, total.reused, total.minted,
+    expect and string.format(',"expect":%d', expect) or ""))
 end
