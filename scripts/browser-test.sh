@@ -20,12 +20,7 @@ if ! command -v "${CHROMIUM:-chromium}" > /dev/null; then
   echo "chromium is not installed (apt-get install chromium)" >&2
   exit 1
 fi
-if [ -n "${SIGIL_TEST_BIN:-}" ]; then
-  sigil=$(cd "$(dirname "$SIGIL_TEST_BIN")" && pwd)/$(basename "$SIGIL_TEST_BIN")
-else
-  cargo build --quiet --manifest-path "$root/Cargo.toml" -p sigil --bin sigil
-  sigil="$root/target/debug/sigil"
-fi
+. "$root/scripts/lib/throwaway-sigil.sh"
 deps="$root/target/browser-test"
 if [ ! -d "$deps/node_modules/playwright-core" ]; then
   mkdir -p "$deps"
@@ -36,50 +31,6 @@ cp "$root/scripts/browser/docs.test.mjs" "$root/scripts/browser/sign-in.test.mjs
 shots="$deps/screenshots"
 rm -rf "$shots"
 mkdir -p "$shots"
-pg_admin="${SIGIL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-work=$(mktemp -d)
-pid=
-db=
-cleanup() {
-  set +e # every step, whatever the one before did
-  [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
-  # FORCE: a Sigil that did not stop in time still holds connections.
-  [ -n "$db" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export SIGIL_ARGON2__MEMORY_KIB=1024 SIGIL_ARGON2__ITERATIONS=1
-
-# Starts a fresh Sigil in its own directory on $2 (a Postgres URL, or empty
-# for SQLite there); sets base.
-start() {
-  mkdir -p "$work/$1"
-  cd "$work/$1"
-  unset SIGIL_DATABASE_URL
-  if [ -n "$2" ]; then
-    export SIGIL_DATABASE_URL="$2"
-    mkdir -p keys
-    "$sigil" keys new-kek > keys/kek # Postgres never creates one implicitly
-    chmod 600 keys/kek
-  fi
-  SIGIL_LISTEN=127.0.0.1:0 "$sigil" serve 2> serve.log &
-  pid=$!
-  local addr=
-  for _ in $(seq 1 100); do
-    addr=$(grep -o 'listen=[0-9.:]*' serve.log | head -1 | cut -d= -f2 || true)
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$addr" ] || { cat serve.log; echo "sigil did not start" >&2; exit 1; }
-  base="http://$addr"
-}
-
-stop() {
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=
-}
-
 # The sign-in through the hosted pages, on the running Sigil. Its relying
 # party's loopback redirect URIs match any port (RFC 8252 §7.3), so the
 # test's own server on port 0 receives them.
@@ -96,27 +47,21 @@ sign_in() {
 
 status=0
 echo "-- SQLite: /docs, then the sign-in (screenshots in $shots)"
-start sqlite ""
+start_sigil sqlite
 "$sigil" clients create docs-demo --public --grant-types password,refresh_token --scopes "profile" > /dev/null
 node "$deps/docs.test.mjs" "$base" docs-demo || status=1
 sign_in "$shots" || status=1
 [ "$status" = 0 ] || { echo "--- the end of sigil serve's log:"; tail -n 40 serve.log; } >&2
-stop
+stop_sigil
 
-if psql -q "$pg_admin" -c "SELECT 1" > /dev/null 2>&1; then
+throwaway_postgres browser_test
+if [ -n "$db_url" ]; then
   echo "-- Postgres: the sign-in (screenshots in $shots/postgres)"
-  db="sigil_browser_test_$$"
-  psql -q "$pg_admin" -c "CREATE DATABASE $db" > /dev/null
-  start postgres "${pg_admin%/*}/$db"
+  start_sigil postgres "$db_url"
   if ! sign_in "$shots/postgres"; then
     status=1
     { echo "--- the end of sigil serve's log (Postgres):"; tail -n 40 serve.log; } >&2
   fi
-  stop
-elif [ "${SIGIL_TEST_REQUIRE_POSTGRES:-}" = 1 ]; then
-  echo "Postgres at $pg_admin is unreachable and SIGIL_TEST_REQUIRE_POSTGRES=1" >&2
-  exit 1
-else
-  echo "-- Postgres: skipped ($pg_admin unreachable; set SIGIL_TEST_POSTGRES_URL)"
+  stop_sigil
 fi
 exit "$status"

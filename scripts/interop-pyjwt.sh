@@ -1,32 +1,19 @@
 #!/usr/bin/env bash
 # Interop check: start Sigil on a fresh SQLite database, log in with an RS256
 # and an EdDSA client, and verify both tokens with PyJWT fed only the JWKS URL.
-# Needs python3 with venv/pip (PyPI reachable). Uses the debug build.
+# Needs python3 with venv/pip (PyPI reachable). Uses the debug build
+# (or SIGIL_TEST_BIN).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --quiet --manifest-path "$root/Cargo.toml" --bin sigil
-sigil="$root/target/debug/sigil"
-work=$(mktemp -d)
+. "$root/scripts/lib/throwaway-sigil.sh"
 venv="${INTEROP_VENV:-$root/target/interop-venv}"
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet 'pyjwt[crypto]>=2.8'
 fi
 
-cd "$work"
-export SIGIL_ARGON2__MEMORY_KIB=1024 SIGIL_ARGON2__ITERATIONS=1
-SIGIL_LISTEN=127.0.0.1:0 "$sigil" serve 2> serve.log &
-pid=$!
-for _ in $(seq 1 100); do
-  addr=$(grep -o 'listen=[0-9.:]*' serve.log | head -1 | cut -d= -f2 || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat serve.log; echo "sigil did not start" >&2; exit 1; }
-base="http://$addr"
+start_sigil sqlite
 
 curl -sf -X POST "$base/users" -H 'content-type: application/json' \
   -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}' > /dev/null
