@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use crate::harness::{APP, ISSUER, Node, json_of, sigil_command};
+use crate::harness::{ISSUER, Node, create_app_client, json_of, sigil_command};
 use crate::pg::PgCluster;
 
 /// This sigil's migrations (the files of one backend; both have the same
@@ -114,19 +114,7 @@ async fn kill_then_start(dir: &Path, url: &str, delay: u64) -> Stage {
         node.wait_ready(Duration::from_secs(30)).await,
         "ready after a kill {delay} ms into the first start"
     );
-    sigil_command(
-        dir,
-        url,
-        &[
-            "clients",
-            "create",
-            APP,
-            "--public",
-            "--grant-types",
-            "password,refresh_token",
-        ],
-        None,
-    );
+    create_app_client(dir, url);
     let registered = node.register("first", "password-first").await.unwrap();
     assert_eq!(registered.status(), 201, "after a kill at {delay} ms");
     let session = json_of(node.login("first", "password-first").await.unwrap()).await;

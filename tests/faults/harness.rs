@@ -288,6 +288,19 @@ impl Drop for Node {
 }
 
 /// Runs a `sigil` operator command in `dir` with the node's database.
+/// Registers [`APP`], the public password-grant client the suites log in with.
+pub fn create_app_client(dir: &Path, database_url: &str) {
+    let args = [
+        "clients",
+        "create",
+        APP,
+        "--public",
+        "--grant-types",
+        "password,refresh_token",
+    ];
+    sigil_command(dir, database_url, &args, None);
+}
+
 pub fn sigil_command(dir: &Path, database_url: &str, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
@@ -328,19 +341,7 @@ pub fn provision(dir: &Path, database_url: &str) {
         std::fs::write(dir.join("keys/kek"), kek.trim()).unwrap();
     }
     sigil_command(dir, database_url, &["migrate"], None);
-    sigil_command(
-        dir,
-        database_url,
-        &[
-            "clients",
-            "create",
-            APP,
-            "--public",
-            "--grant-types",
-            "password,refresh_token",
-        ],
-        None,
-    );
+    create_app_client(dir, database_url);
     sigil_command(
         dir,
         database_url,

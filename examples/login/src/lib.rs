@@ -16,6 +16,7 @@ mod sessions;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -168,8 +169,16 @@ struct Callback {
 async fn callback(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(back): Query<Callback>,
+    back: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
+    // A malformed query (a repeated parameter, bad encoding) gets this
+    // app's own page, not axum's plain-text rejection.
+    let Ok(Query(back)) = back else {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "The response from Sigil is malformed.",
+        );
+    };
     let Some(pending) = cookie(&headers, PENDING_COOKIE).and_then(|k| app.sessions.finish(k))
     else {
         return pages::error(
