@@ -61,6 +61,8 @@ fn claims(now: i64) -> AccessClaims {
         client_id: "bench-app".into(),
         scope: Some("profile notes:read".into()),
         sid: Some("8c0e3f0e-64c3-4c0b-9e55-0f6b1a0c2d11".into()),
+        acr: Some("urn:sigil:acr:1fa".into()),
+        amr: Some(vec!["pwd".into()]),
     }
 }
 
@@ -258,15 +260,15 @@ fn fixture() -> Fixture {
             )
             .await
             .expect("client");
-            let (token, _) = sigil::oauth::issue_access_token(
-                &sigil,
-                &user.id,
-                &client,
-                &Scopes::parse("profile").expect("scope"),
-                None,
-                now,
-            )
-            .expect("token");
+            let scope = Scopes::parse("profile").expect("scope");
+            let grant = sigil::oauth::Grant {
+                subject: &user.id,
+                scope: &scope,
+                session: None,
+                authn: None,
+            };
+            let (token, _) =
+                sigil::oauth::issue_access_token(&sigil, &client, grant, now).expect("token");
             tokens.push((alg, token));
         }
         // Fill the deny-list in one transaction, then load it the way a

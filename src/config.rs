@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 pub use crate::browser::{Branding, SignInConfig};
 use crate::keys::Alg;
+pub use crate::mfa::MfaConfig;
 pub use crate::passwords::{Argon2Config, PasswordPolicy};
 pub use crate::throttle::ThrottleConfig;
 
@@ -128,6 +129,8 @@ pub struct Config {
     pub sign_in: SignInConfig,
     /// The hosted pages' look (`[branding]`).
     pub branding: Branding,
+    /// Second factors and passkeys (`[mfa]`).
+    pub mfa: MfaConfig,
     /// Set when `issuer` was derived from `listen`, so that `serve` can
     /// correct it to the address actually bound (`listen` port 0).
     #[serde(skip)]
@@ -172,6 +175,7 @@ impl Default for Config {
             password_grant: true,
             sign_in: SignInConfig::default(),
             branding: Branding::default(),
+            mfa: MfaConfig::default(),
             issuer_from_listen: false,
         }
     }
@@ -323,6 +327,18 @@ impl Config {
             && let Err(e) = std::fs::metadata(css)
         {
             return invalid("branding.stylesheet_file", &format!("cannot be read: {e}"));
+        }
+        let reauth = self.mfa.reauth_window;
+        if reauth < Duration::from_secs(60) || reauth > Duration::from_secs(24 * 3600) {
+            return invalid("mfa.reauth_window", "must be between 1m and 24h");
+        }
+        if self
+            .mfa
+            .totp_issuer
+            .as_ref()
+            .is_some_and(|i| i.trim().is_empty() || i.len() > 64 || i.contains(':'))
+        {
+            return invalid("mfa.totp_issuer", "must be 1 to 64 characters, without ':'");
         }
         if self.database_max_connections == 0 {
             return invalid("database_max_connections", "must be at least 1");

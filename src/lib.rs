@@ -12,7 +12,9 @@
 //!    caches.
 //! 4. `config` (the settings, validated at start), `metadata` (the
 //!    discovery documents).
-//! 5. The domain: `users`, `clients`, `browser` (sessions, consent), `client_cache`, `user_cache`,
+//! 5. The domain: `users`, `clients`, `browser` (sessions, consent),
+//!    `authn` (how a user authenticated), `mfa` (TOTP, recovery codes,
+//!    passkeys), `client_cache`, `user_cache`,
 //!    `revocation`, `throttle`, `passwords`, `prune`, `keys`, `tokens`,
 //!    `audit`, `fresh_cache`, `scope`.
 //! 6. Leaves: `clock`, `metrics`, `logging`, and the store — the crate
@@ -25,6 +27,7 @@
 )]
 
 pub mod audit;
+pub mod authn;
 pub mod browser;
 pub mod cli;
 pub mod client_cache;
@@ -37,6 +40,7 @@ pub mod keys;
 pub mod logging;
 pub mod metadata;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod passwords;
 pub mod prune;

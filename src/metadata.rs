@@ -53,6 +53,7 @@ pub fn metadata(config: &Config, scopes: &[String], openid: bool) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
+        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
     });
@@ -72,10 +73,18 @@ pub fn metadata(config: &Config, scopes: &[String], openid: bool) -> Value {
             "azp",
             "sid",
             "at_hash",
+            "acr",
+            "amr",
             "preferred_username",
             "email",
             "email_verified"
         ]);
+        doc["acr_values_supported"] = json!(
+            crate::authn::Acr::ALL
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+        );
         doc["prompt_values_supported"] = json!(["none", "login", "consent", "select_account"]);
         doc["claims_parameter_supported"] = json!(false);
         doc["request_parameter_supported"] = json!(false);

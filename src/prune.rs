@@ -57,6 +57,8 @@ pub struct PruneReport {
     pub audit: u64,
     pub authorization_codes: u64,
     pub browser_sessions: u64,
+    pub device_codes: u64,
+    pub webauthn_ceremonies: u64,
     /// Expired entries dropped from this node's in-memory deny-list.
     pub deny_list_memory: u64,
 }
@@ -71,6 +73,8 @@ impl PruneReport {
             + self.audit
             + self.authorization_codes
             + self.browser_sessions
+            + self.device_codes
+            + self.webauthn_ceremonies
     }
 }
 
@@ -149,6 +153,17 @@ pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneRe
         store.prune_browser_sessions(cut.revocations, BATCH)
     })
     .await?;
+    // An expired device code answers expired_token until it is pruned; a
+    // device polls at most its ten minutes, so a cut-off an access token
+    // lifetime later leaves it that answer meanwhile.
+    let device_codes = batches("device_code", || {
+        store.prune_device_codes(cut.refresh, BATCH)
+    })
+    .await?;
+    let webauthn_ceremonies = batches("webauthn_ceremony", || {
+        store.prune_ceremonies(cut.revocations, BATCH)
+    })
+    .await?;
     let audit = match cut.audit {
         Some(before) => batches("audit", || store.prune_audit(before, BATCH)).await?,
         None => 0,
@@ -161,6 +176,8 @@ pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneRe
         audit,
         authorization_codes,
         browser_sessions,
+        device_codes,
+        webauthn_ceremonies,
         deny_list_memory: 0,
     })
 }

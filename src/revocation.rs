@@ -407,6 +407,8 @@ mod tests {
             client_id: "c".into(),
             scope: None,
             sid: None,
+            acr: None,
+            amr: None,
         }
     }
 

@@ -33,6 +33,10 @@ pub struct Sigil {
     pub pruning: crate::prune::Pruning,
     /// The discovery documents, held in memory (see `metadata`).
     pub metadata: Arc<MetadataDocs>,
+    /// The WebAuthn relying party this issuer is (see `mfa::passkeys`);
+    /// `None` when the issuer's host is not a domain name (browsers refuse
+    /// an IP address as a relying party id), and passkeys are off.
+    pub webauthn: Option<crate::mfa::passkeys::Webauthn>,
     /// Woken when a client changes on this node, so the documents follow.
     metadata_stale: Arc<tokio::sync::Notify>,
 }
@@ -97,6 +101,16 @@ impl Sigil {
         let deny_list = Arc::new(DenyList::new(config.revocation_cache_capacity));
         deny_list.sync(store.as_ref(), now).await?;
         let metadata = Arc::new(MetadataDocs::load(store.as_ref(), &config).await?);
+        let webauthn = match crate::mfa::passkeys::relying_party(
+            &config.issuer,
+            &config.branding.product_name,
+        ) {
+            Ok(rp) => Some(rp),
+            Err(why) => {
+                tracing::info!(%why, "passkeys are off: the issuer's host must be a domain name (localhost counts)");
+                None
+            }
+        };
         Ok(Arc::new(Sigil {
             config,
             store,
@@ -110,6 +124,7 @@ impl Sigil {
             clock,
             pruning: Default::default(),
             metadata,
+            webauthn,
             metadata_stale: Arc::default(),
         }))
     }

@@ -4,6 +4,7 @@
 //! through `service::browser`.
 
 pub mod consent;
+pub mod pending;
 pub mod session;
 pub mod settings;
 

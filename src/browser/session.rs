@@ -7,6 +7,7 @@
 //! sessions since it began ("log out everywhere", a password change, an
 //! admin revocation or disable all set `sessions_revoked_at`).
 
+use crate::authn::Authn;
 use crate::store::{BrowserSessionRecord, Store, StoreResult, UserRecord};
 use crate::tokens::{hash_secret, random_b64};
 
@@ -23,12 +24,18 @@ pub struct LiveSession {
     pub user: UserRecord,
     /// When the user last authenticated (OIDC `auth_time`).
     pub auth_time: i64,
+    /// How they authenticated then.
+    pub authn: Authn,
 }
 
-/// A new session's cookie secret and the record to store for it.
+/// A new session's cookie secret and the record to store for it. `at` is
+/// when the user began authenticating (a password checked before a second
+/// factor): the session's `auth_time`.
 pub fn mint(
     user: &UserRecord,
     user_agent: &str,
+    authn: &Authn,
+    at: i64,
     config: &SignInConfig,
     now: i64,
 ) -> (String, BrowserSessionRecord) {
@@ -37,12 +44,14 @@ pub fn mint(
         id_hash: hash_secret(&secret),
         sid: random_b64::<16>(),
         user_id: user.id.clone(),
-        auth_time: now,
+        auth_time: at.min(now),
         created_at: now,
         last_seen_at: now,
         expires_at: now + config.session_absolute_ttl.as_secs() as i64,
         ended_at: None,
         user_agent: user_agent.chars().take(200).collect(),
+        amr: authn.amr_text(),
+        acr: authn.acr.as_str().to_string(),
     };
     (secret, record)
 }
@@ -76,6 +85,7 @@ pub async fn find_live(
         store.touch_browser_session(&hash, now).await?;
     }
     Ok(Some(LiveSession {
+        authn: Authn::stored(&session.amr, &session.acr),
         sid: session.sid,
         user,
         auth_time: session.auth_time,

@@ -1,4 +1,5 @@
-//! `sigil clients …`: create, list, rotate-secret, disable, enable. Each
+//! `sigil clients …`: create, list, rotate-secret, disable, enable,
+//! set-mfa. Each
 //! action goes through the same service function as the admin API and is
 //! audited with the actor `cli`.
 
@@ -50,6 +51,14 @@ pub enum ClientsCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+    /// Require a second factor of the client's users (`required`), or not
+    /// (`optional`).
+    SetMfa {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        #[arg(value_parser = ["required", "optional"])]
+        mode: String,
+    },
 }
 
 #[derive(Args)]
@@ -75,6 +84,10 @@ pub struct CreateClient {
     /// The operator's own app: its users are not asked for consent.
     #[arg(long)]
     first_party: bool,
+    /// Its users must sign in with a second factor (a passkey, or TOTP
+    /// after the password); one without is asked to set one up.
+    #[arg(long)]
+    require_mfa: bool,
     /// Space-separated scopes the client may request.
     #[arg(long, default_value = "")]
     scopes: String,
@@ -114,6 +127,9 @@ pub async fn run(config: ValidConfig, command: ClientsCommand) -> anyhow::Result
         }
         ClientsCommand::Disable { client_id } => set_disabled(config, &client_id, true).await,
         ClientsCommand::Enable { client_id } => set_disabled(config, &client_id, false).await,
+        ClientsCommand::SetMfa { client_id, mode } => {
+            set_require_mfa(config, &client_id, mode == "required").await
+        }
     }
 }
 
@@ -154,6 +170,7 @@ async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         first_party: args.first_party,
+        require_mfa: args.require_mfa,
     };
     let offline = Offline::open(config).await?;
     let created = service::clients::create(&offline.ops(), new).await;
@@ -250,6 +267,27 @@ async fn set_disabled(config: ValidConfig, client_id: &str, disabled: bool) -> a
     }
     let word = if disabled { "disabled" } else { "enabled" };
     println!("{word} client {client_id}");
+    Ok(())
+}
+
+async fn set_require_mfa(
+    config: ValidConfig,
+    client_id: &str,
+    required: bool,
+) -> anyhow::Result<()> {
+    let offline = Offline::open(config).await?;
+    let done = service::clients::set_require_mfa(&offline.ops(), client_id, required).await;
+    offline.finish().await;
+    match done {
+        Err(StoreError::NotFound) => anyhow::bail!("no client {client_id:?}"),
+        other => other?,
+    }
+    let word = if required {
+        "requires"
+    } else {
+        "does not require"
+    };
+    println!("client {client_id} {word} a second factor");
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `sigil users …`: create, set-password, disable, enable, revoke-sessions,
-//! consents, revoke-consent.
+//! consents, revoke-consent, factors, rename-passkey, remove-passkey,
+//! reset-factors.
 //! Each goes through the same service function as the admin API and is
 //! audited with the actor `cli`.
 
@@ -45,6 +46,29 @@ pub enum UsersCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+    /// How a user signs in: password, authenticator app, recovery codes
+    /// left, passkeys (with their ids).
+    Factors {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename one of a user's passkeys.
+    RenamePasskey {
+        username: String,
+        #[arg(allow_hyphen_values = true)]
+        passkey_id: String,
+        name: String,
+    },
+    /// Remove one of a user's passkeys.
+    RemovePasskey {
+        username: String,
+        #[arg(allow_hyphen_values = true)]
+        passkey_id: String,
+    },
+    /// Remove every second factor and passkey of a user (a lost phone):
+    /// they sign in with their password alone until they set up new ones.
+    ResetFactors { username: String },
 }
 
 pub async fn run(config: ValidConfig, command: UsersCommand) -> anyhow::Result<()> {
@@ -146,6 +170,89 @@ async fn act(
                 bail!("{username} has not granted consent to {client_id:?}");
             }
             println!("revoked {username}'s consent to {client_id}");
+            Ok(())
+        }
+        UsersCommand::Factors { username, json } => {
+            let user = users::find(ops.store, &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            let totp = ops.store.totp(&user.id).await?;
+            let confirmed = totp.as_ref().is_some_and(|t| t.confirmed_at.is_some());
+            let codes = ops.store.unused_recovery_codes(&user.id).await?;
+            let passkeys = ops.store.passkeys(&user.id).await?;
+            if json {
+                let rows: Vec<_> = passkeys
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "id": p.id, "name": p.name, "backup_eligible": p.backup_eligible,
+                            "created_at": p.created_at, "last_used_at": p.last_used_at,
+                        })
+                    })
+                    .collect();
+                let shown = serde_json::json!({
+                    "username": user.username,
+                    "password": !user.password_hash.is_empty(),
+                    "totp": confirmed,
+                    "recovery_codes_left": codes,
+                    "passkeys": rows,
+                });
+                println!("{}", serde_json::to_string_pretty(&shown)?);
+                return Ok(());
+            }
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            println!("password: {}", yes(!user.password_hash.is_empty()));
+            println!("authenticator app: {}", yes(confirmed));
+            println!("recovery codes left: {codes}");
+            println!("passkeys: {}", passkeys.len());
+            for p in passkeys {
+                let synced = if p.backup_eligible { " (synced)" } else { "" };
+                println!("  {}\t{}{synced}", p.id, p.name);
+            }
+            Ok(())
+        }
+        UsersCommand::RenamePasskey {
+            username,
+            passkey_id,
+            name,
+        } => {
+            let user = users::find(ops.store, &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            if !service::factors::rename_passkey(&ops, &user, &passkey_id, &name).await? {
+                bail!("{username} has no passkey {passkey_id:?}");
+            }
+            println!("renamed passkey {passkey_id} of {username}");
+            Ok(())
+        }
+        UsersCommand::RemovePasskey {
+            username,
+            passkey_id,
+        } => {
+            let user = users::find(ops.store, &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            if !service::factors::remove_passkey(&ops, &user, &passkey_id).await? {
+                bail!("{username} has no passkey {passkey_id:?}");
+            }
+            println!("removed passkey {passkey_id} of {username}");
+            Ok(())
+        }
+        UsersCommand::ResetFactors { username } => {
+            let user = users::find(ops.store, &username)
+                .await
+                .map_err(|e| user_error(e.into()))?;
+            let removed = service::factors::reset(&ops, &user).await?;
+            println!(
+                "removed {username}'s authenticator app ({}), {} recovery code(s) and {} passkey(s)",
+                if removed.totp > 0 {
+                    "was set up"
+                } else {
+                    "none"
+                },
+                removed.recovery_codes,
+                removed.passkeys
+            );
             Ok(())
         }
     }

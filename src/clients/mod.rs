@@ -26,13 +26,21 @@ use crate::store::{ClientRecord, Store, StoreError};
 pub const SECRET_PREFIX: &str = "sigil_cs_";
 pub const MIN_SECRET_LEN: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
     AuthorizationCode,
     Password,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628: input-constrained devices and CLIs.
+    DeviceCode,
+}
+
+/// Serialised as its `grant_type` value.
+impl Serialize for GrantType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 impl GrantType {
@@ -42,11 +50,12 @@ impl GrantType {
     /// NOT be used), and the code flow needs a redirect URI.
     pub const DEFAULT: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
 
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +64,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -97,6 +107,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// Its users are not asked for consent (the operator's own apps).
     pub first_party: bool,
+    /// Its users must sign in with a second factor.
+    pub require_mfa: bool,
 }
 
 impl Client {
@@ -120,6 +132,7 @@ impl Client {
             "redirect_uris": self.redirect_uris,
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "first_party": self.first_party,
+            "require_mfa": self.require_mfa,
         })
     }
 
@@ -198,6 +211,7 @@ impl Client {
             redirect_uris: uri_list(&r.redirect_uris),
             post_logout_redirect_uris: uri_list(&r.post_logout_redirect_uris),
             first_party: r.first_party,
+            require_mfa: r.require_mfa,
         })
     }
 }
@@ -302,6 +316,7 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub first_party: bool,
+    pub require_mfa: bool,
 }
 
 /// For callers that set what differs. Its grants are the password and
@@ -321,6 +336,7 @@ impl Default for NewClient {
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             first_party: false,
+            require_mfa: false,
         }
     }
 }
@@ -460,6 +476,7 @@ pub async fn create_client(
         redirect_uris,
         post_logout_redirect_uris,
         first_party: new.first_party,
+        require_mfa: new.require_mfa,
     };
     match store.insert_client(&record).await {
         Ok(()) => {}

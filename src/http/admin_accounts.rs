@@ -162,12 +162,13 @@ pub async fn admin_user_consent_revoke_post(
 }
 
 /// `POST /admin/users/{username}/{action}`: `disable` (also revokes every
-/// session and token), `enable`, or `revoke-sessions`.
+/// session and token), `enable`, `revoke-sessions`, or `reset-factors`
+/// (removes the user's authenticator app, recovery codes and passkeys).
 #[utoipa::path(
     post, path = "/admin/users/{username}/{action}", tag = "admin", operation_id = "admin_user_action",
     params(
         ("username" = String, Path, description = "The user"),
-        ("action" = String, Path, description = "`disable`, `enable` or `revoke-sessions`"),
+        ("action" = String, Path, description = "`disable`, `enable`, `revoke-sessions` or `reset-factors`"),
     ),
     responses(
         (status = 200, description = "Done", body = Object),
@@ -197,6 +198,17 @@ pub async fn admin_user_action_post(
         "revoke-sessions" => {
             let revoked = service::users::revoke_sessions(&ops, &user).await?;
             json!({ "username": user.username, "revoked_sessions": revoked })
+        }
+        "reset-factors" => {
+            let removed = service::factors::reset(&ops, &user).await?;
+            json!({
+                "username": user.username,
+                "removed": {
+                    "totp": removed.totp,
+                    "recovery_codes": removed.recovery_codes,
+                    "passkeys": removed.passkeys,
+                },
+            })
         }
         other => return Err(not_found("user action", other)),
     };
@@ -241,6 +253,9 @@ pub struct NewClientBody {
     /// The operator's own app: its users are not asked for consent.
     #[serde(default)]
     first_party: bool,
+    /// Its users must sign in with a second factor.
+    #[serde(default)]
+    require_mfa: bool,
     /// Space-separated scopes the client may request.
     #[serde(default)]
     scopes: String,
@@ -307,6 +322,7 @@ pub async fn admin_clients_post(
         redirect_uris: body.redirect_uris,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         first_party: body.first_party,
+        require_mfa: body.require_mfa,
     };
     let actor = admin.actor();
     let (client, secret) = service::clients::create(&Ops::on(&sigil, &actor), new).await?;
@@ -331,13 +347,14 @@ pub struct ClientActionBody {
     force: bool,
 }
 
-/// `POST /admin/clients/{client_id}/{action}`: `disable`, `enable`, or
-/// `rotate-secret` (the new secret is in this response only).
+/// `POST /admin/clients/{client_id}/{action}`: `disable`, `enable`,
+/// `require-mfa`, `optional-mfa`, or `rotate-secret` (the new secret is in
+/// this response only).
 #[utoipa::path(
     post, path = "/admin/clients/{client_id}/{action}", tag = "admin", operation_id = "admin_client_action",
     params(
         ("client_id" = String, Path, description = "The client"),
-        ("action" = String, Path, description = "`disable`, `enable` or `rotate-secret`"),
+        ("action" = String, Path, description = "`disable`, `enable`, `require-mfa`, `optional-mfa` or `rotate-secret`"),
     ),
     request_body(content = Option<ClientActionBody>, description = "Only for rotate-secret"),
     responses(
@@ -372,6 +389,11 @@ pub async fn admin_client_action_post(
             let disabled = action == "disable";
             service::clients::set_disabled(&ops, &client_id, disabled).await?;
             json!({ "client_id": client_id, "disabled": disabled })
+        }
+        "require-mfa" | "optional-mfa" => {
+            let required = action == "require-mfa";
+            service::clients::set_require_mfa(&ops, &client_id, required).await?;
+            json!({ "client_id": client_id, "require_mfa": required })
         }
         "rotate-secret" => {
             let overlap = options

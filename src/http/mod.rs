@@ -4,7 +4,9 @@
 
 mod admin;
 mod admin_accounts;
+mod admin_factors;
 mod bearer;
+mod device;
 mod discovery;
 mod error;
 mod extract;
@@ -71,6 +73,10 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
     };
     let mut router = Router::new()
         .route("/oauth/token", post(token::token_post))
+        .route(
+            "/oauth/device_authorization",
+            post(device::device_authorization_post),
+        )
         .route("/oauth/revoke", post(oauth_extra::revoke_post))
         .route("/oauth/introspect", post(oauth_extra::introspect_post))
         .route("/oauth/revocations", get(oauth_extra::revocations_get))
@@ -93,6 +99,14 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         .route(
             "/admin/users/{username}/consents",
             get(admin_accounts::admin_user_consents_get),
+        )
+        .route(
+            "/admin/users/{username}/factors",
+            get(admin_factors::admin_user_factors_get),
+        )
+        .route(
+            "/admin/users/{username}/passkeys/{id}/{action}",
+            post(admin_factors::admin_user_passkey_action_post),
         )
         .route(
             "/admin/users/{username}/consents/{client_id}/revoke",

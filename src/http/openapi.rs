@@ -39,6 +39,7 @@ impl Modify for Security {
     ),
     paths(
         super::token::token_post,
+        super::device::device_authorization_post,
         super::oauth_extra::revoke_post,
         super::oauth_extra::introspect_post,
         super::oauth_extra::revocations_get,
@@ -52,6 +53,8 @@ impl Modify for Security {
         super::admin_accounts::admin_user_action_post,
         super::admin_accounts::admin_user_consents_get,
         super::admin_accounts::admin_user_consent_revoke_post,
+        super::admin_factors::admin_user_factors_get,
+        super::admin_factors::admin_user_passkey_action_post,
         super::userinfo::userinfo_get,
         super::userinfo::userinfo_post,
         super::admin_accounts::admin_clients_get,
@@ -64,7 +67,7 @@ impl Modify for Security {
         super::health::readyz_get,
         super::health::metrics_get,
     ),
-    components(schemas(super::error::ErrorBody, super::token::TokenForm, super::oauth_extra::RevokeForm)),
+    components(schemas(super::error::ErrorBody, super::token::TokenForm, super::oauth_extra::RevokeForm, super::device::DeviceAuthorizationForm)),
     modifiers(&Security),
     tags(
         (name = "oauth", description = "OAuth 2.0: tokens, revocation, introspection, the revocation feed"),

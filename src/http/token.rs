@@ -24,7 +24,8 @@ use crate::state::Sigil;
     reason = "describes the form for the OpenAPI document; the handler reads it as raw pairs (`Params`), which RFC 6749 §3.2's duplicate-parameter rule needs"
 )]
 pub struct TokenForm {
-    /// `authorization_code`, `password`, `refresh_token` or `client_credentials`.
+    /// `authorization_code`, `password`, `refresh_token`, `client_credentials`
+    /// or `urn:ietf:params:oauth:grant-type:device_code`.
     #[schema(example = "password")]
     grant_type: String,
     #[schema(example = "alice")]
@@ -42,6 +43,9 @@ pub struct TokenForm {
     /// The PKCE verifier (RFC 7636 §4.5).
     #[schema(example = "")]
     code_verifier: Option<String>,
+    /// The device code (`urn:ietf:params:oauth:grant-type:device_code`).
+    #[schema(example = "")]
+    device_code: Option<String>,
     /// Space-separated; defaults to everything the client may ask for.
     #[schema(example = "")]
     scope: Option<String>,
@@ -121,6 +125,7 @@ fn grant_label(grant: Option<&str>) -> &'static str {
         Some("authorization_code") => "authorization_code",
         Some("refresh_token") => "refresh_token",
         Some("client_credentials") => "client_credentials",
+        Some("urn:ietf:params:oauth:grant-type:device_code") => "device_code",
         Some(_) => "other",
         None => "none",
     }

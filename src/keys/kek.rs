@@ -25,6 +25,9 @@ pub struct Kek {
     /// Binds the hosted pages' CSRF tokens to their cookie (same on every
     /// node, since all share the KEK).
     csrf_mac: ring::hmac::Key,
+    /// Signs the cookie that carries a sign-in between its password and
+    /// its second factor.
+    pending_mac: ring::hmac::Key,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +129,7 @@ impl Kek {
             key: LessSafeKey::new(key),
             refresh_mac: derive(b"sigil/refresh-successor/v1"),
             csrf_mac: derive(b"sigil/csrf/v1"),
+            pending_mac: derive(b"sigil/pending-sign-in/v1"),
         })
     }
 
@@ -199,8 +203,33 @@ impl Kek {
         &self.csrf_mac
     }
 
+    /// The key a sign-in awaiting its second factor is signed with.
+    pub fn pending_mac(&self) -> &ring::hmac::Key {
+        &self.pending_mac
+    }
+
     /// Encrypts `plaintext` for the key `kid`: `nonce || ciphertext || tag`.
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, KekError> {
+        self.seal_with(aad(kid), plaintext)
+    }
+
+    /// Decrypts what [`Kek::seal`] produced for the same `kid`.
+    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KekError> {
+        self.open_with(aad(kid), sealed, kid)
+    }
+
+    /// Encrypts a user's TOTP secret, bound to the user: a sealed secret
+    /// moved onto another user's row does not open.
+    pub fn seal_totp(&self, user_id: &str, secret: &[u8]) -> Result<Vec<u8>, KekError> {
+        self.seal_with(totp_aad(user_id), secret)
+    }
+
+    /// Decrypts what [`Kek::seal_totp`] produced for the same user.
+    pub fn open_totp(&self, user_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KekError> {
+        self.open_with(totp_aad(user_id), sealed, user_id)
+    }
+
+    fn seal_with(&self, aad: KeyAad, plaintext: &[u8]) -> Result<Vec<u8>, KekError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -210,18 +239,20 @@ impl Kek {
         sealed.extend_from_slice(plaintext);
         let mut body = sealed.split_off(NONCE_LEN);
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                aad(kid).as_aad(),
-                &mut body,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), aad.as_aad(), &mut body)
             .map_err(|_| KekError::Io("encryption failed".into()))?;
         sealed.extend_from_slice(&body);
         Ok(sealed)
     }
 
-    /// Decrypts what [`Kek::seal`] produced for the same `kid`.
-    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KekError> {
+    /// `name` is what a failure names (a kid, a user id).
+    fn open_with(
+        &self,
+        aad: KeyAad,
+        sealed: &[u8],
+        name: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KekError> {
+        let kid = name;
         if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(KekError::WrongKek(kid.to_string()));
         }
@@ -231,7 +262,7 @@ impl Kek {
         let mut buffer = Zeroizing::new(body.to_vec());
         let plaintext_len = self
             .key
-            .open_in_place(nonce, aad(kid).as_aad(), &mut buffer)
+            .open_in_place(nonce, aad.as_aad(), &mut buffer)
             .map_err(|_| KekError::WrongKek(kid.to_string()))?
             .len();
         buffer.truncate(plaintext_len);
@@ -253,6 +284,10 @@ impl KeyAad {
 
 fn aad(kid: &str) -> KeyAad {
     KeyAad(format!("sigil-signing-key:{kid}").into_bytes())
+}
+
+fn totp_aad(user_id: &str) -> KeyAad {
+    KeyAad(format!("sigil-totp:{user_id}").into_bytes())
 }
 
 #[cfg(test)]

@@ -232,14 +232,31 @@ pub async fn rewrap(
             ));
         }
     }
+    // The users' TOTP secrets are sealed under the same KEK.
+    let mut totp = Vec::new();
+    for (user_id, secret) in store.totp_secrets().await? {
+        let plaintext = old
+            .open_totp(&user_id, &secret)
+            .map_err(LifecycleError::from)?;
+        totp.push((
+            user_id.clone(),
+            new.seal_totp(&user_id, &plaintext)
+                .map_err(LifecycleError::from)?,
+        ));
+    }
     let description = format!(
-        "re-encrypt {} private key(s) under the new key-encryption key",
-        sealed.len()
+        "re-encrypt {} private key(s) and {} TOTP secret(s) under the new key-encryption key",
+        sealed.len(),
+        totp.len()
     );
     if dry_run {
         return Ok(outcome(true, format!("would {description}"), None));
     }
-    store.rewrap_keys(&sealed).await?;
-    by.record("key.rewrapped", "kek", json!({"keys": sealed.len()}));
+    store.rewrap_keys(&sealed, &totp).await?;
+    by.record(
+        "key.rewrapped",
+        "kek",
+        json!({"keys": sealed.len(), "totp_secrets": totp.len()}),
+    );
     Ok(outcome(false, description, None))
 }

@@ -6,6 +6,8 @@
 //!     client or redirect_uri bad ──► Sigil's error page (never redirected)
 //!     anything else bad          ──► redirect_uri?error=...&state&iss
 //!  next(): no live session / prompt=login / max_age passed ──► sign-in page
+//!          acr below acr_values or the client's requirement ──► second factor
+//!            (or, with none enrolled and one required, set one up)
 //!          consent missing (or prompt=consent)              ──► consent page
 //!          otherwise ──► issue_code() ──► redirect_uri?code&state&iss
 //! ```
@@ -15,7 +17,9 @@
 
 use std::sync::Arc;
 
+use super::mfa::{Factors, factors};
 use super::{OAuthError, Params};
+use crate::authn::Acr;
 use crate::browser::consent;
 use crate::browser::session::LiveSession;
 use crate::clients::{Client, GrantType, redirect_matches};
@@ -43,8 +47,28 @@ pub struct AuthorizationRequest {
     /// OIDC `max_age`: the user must have authenticated this recently.
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The authentication context class `acr_values` asks for at least
+    /// (see `authn::Acr::requested`); voluntary (OIDC Core §3.1.2.1).
+    pub acr_values: Option<Acr>,
     /// The parameters as received, for the pages to carry to the next step.
     pub params: Params,
+}
+
+impl AuthorizationRequest {
+    /// The class the sign-in must reach whatever the user has enrolled:
+    /// a client or the server requiring a second factor.
+    pub fn mandatory_acr(&self, sigil: &Sigil) -> Acr {
+        mandatory_acr(sigil, &self.client)
+    }
+}
+
+/// What `client` (or the server) requires of every sign-in to it.
+pub fn mandatory_acr(sigil: &Sigil, client: &Client) -> Acr {
+    if client.require_mfa || sigil.config.mfa.required {
+        Acr::MultiFactor
+    } else {
+        Acr::OneFactor
+    }
 }
 
 /// OIDC Core §3.1.2.1 `prompt` values.
@@ -184,6 +208,7 @@ pub async fn parse(
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
+        acr_values: params.get("acr_values").and_then(Acr::requested),
         client,
         params: params.clone(),
     };
@@ -217,6 +242,12 @@ fn parse_prompt(text: Option<&str>) -> Result<Prompt, &'static str> {
 pub enum Next {
     /// The user must sign in (again).
     SignIn,
+    /// The signed-in user must present a further factor to reach
+    /// `needed`, and has one that can.
+    StepUp { needed: Acr, factors: Factors },
+    /// The client or the server requires a second factor and the user has
+    /// none: they must set one up before going on.
+    Enrol,
     /// The user must grant the client these scopes.
     Consent,
     /// Done: send the browser here (the code, or an error for the client).
@@ -231,6 +262,9 @@ pub struct Done {
     pub signed_in: bool,
     /// Granted consent on this very request.
     pub consented: bool,
+    /// Presented a further factor on this very request: `acr_values` is
+    /// not asked for again (what the user had is what they have).
+    pub stepped_up: bool,
 }
 
 /// Decides the next step for a checked request and the browser's session.
@@ -258,6 +292,18 @@ pub async fn next(
         }
         return Ok(Next::SignIn);
     };
+    if let Some(next) = step_up(sigil, request, session, done)
+        .await
+        .map_err(|e| unavailable_oauth(&fail, e))?
+    {
+        if request.prompt.none {
+            return Err(fail(
+                "interaction_required",
+                "the user must present a further authentication factor",
+            ));
+        }
+        return Ok(next);
+    }
     let store = sigil.store.as_ref();
     let consented = done.consented
         || (!request.prompt.consent
@@ -284,6 +330,64 @@ pub async fn next(
             ("iss", Some(issuer)),
         ],
     )))
+}
+
+/// Whether the session's authentication falls short of what the request
+/// asks (`acr_values`, voluntary) or what the client or server requires
+/// (mandatory), and what the user can do about it. A voluntary class the
+/// user's factors cannot reach, or already tried for on this request, is
+/// let go: the ID token's `acr` tells the client what it got.
+async fn step_up(
+    sigil: &Sigil,
+    request: &AuthorizationRequest,
+    session: &LiveSession,
+    done: Done,
+) -> Result<Option<Next>, OAuthError> {
+    let voluntary = request.acr_values.filter(|_| !done.stepped_up);
+    step_up_to(sigil, request.mandatory_acr(sigil), voluntary, session).await
+}
+
+/// [`step_up`] for what a client or the server requires (`mandatory`) and
+/// what a request asks (`voluntary`): `None` when the session suffices,
+/// else the step the user must take (`StepUp` or `Enrol`).
+pub async fn step_up_to(
+    sigil: &Sigil,
+    mandatory: Acr,
+    voluntary: Option<Acr>,
+    session: &LiveSession,
+) -> Result<Option<Next>, OAuthError> {
+    let needed = voluntary.map_or(mandatory, |v| v.max(mandatory));
+    let has = session.authn.acr;
+    if has >= needed {
+        return Ok(None);
+    }
+    let factors = factors(sigil, &session.user.id).await?;
+    // A one-time code takes a password sign-in to MultiFactor; only a
+    // passkey goes further.
+    let reachable = if factors.passkeys > 0 {
+        Acr::PhishingResistantHardware
+    } else if factors.totp && has < Acr::MultiFactor {
+        Acr::MultiFactor
+    } else {
+        has
+    };
+    if reachable > has && (reachable >= needed || has < mandatory) {
+        return Ok(Some(Next::StepUp { needed, factors }));
+    }
+    if has < mandatory {
+        return Ok(Some(Next::Enrol));
+    }
+    Ok(None)
+}
+
+fn unavailable_oauth(
+    fail: &impl Fn(&str, &str) -> AuthorizeError,
+    e: OAuthError,
+) -> AuthorizeError {
+    match e {
+        OAuthError::TemporarilyUnavailable(d) => fail("temporarily_unavailable", &d),
+        other => fail("server_error", other.description()),
+    }
 }
 
 fn unavailable(
@@ -332,6 +436,8 @@ async fn issue_code(
         expires_at: now + CODE_TTL,
         spent_at: None,
         family_id: None,
+        amr: session.authn.amr_text(),
+        acr: session.authn.acr.as_str().to_string(),
     };
     sigil.store.insert_authorization_code(&record).await?;
     Ok(code)

@@ -1,6 +1,6 @@
 //! The client credentials grant, RFC 6749 §4.4: a service acting for itself.
 
-use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
 use crate::clients::Client;
 use crate::state::Sigil;
 
@@ -18,7 +18,13 @@ pub async fn client_credentials_grant(
         ));
     }
     let scope = requested_scope(client, params)?;
-    let (access_token, claims) = issue_access_token(sigil, &client.id, client, &scope, None, now)?;
+    let grant = Grant {
+        subject: &client.id,
+        scope: &scope,
+        session: None,
+        authn: None,
+    };
+    let (access_token, claims) = issue_access_token(sigil, client, grant, now)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -10,8 +10,9 @@
 //!            access token (+ refresh token) (+ ID token when scope has openid)
 //! ```
 
-use super::refresh::start_session_as;
-use super::{OAuthError, Params, TokenResponse, issue_access_token};
+use super::refresh::{Opening, start_session_as};
+use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token};
+use crate::authn::Authn;
 use crate::clients::Client;
 use crate::keys::Alg;
 use crate::revocation;
@@ -87,20 +88,34 @@ pub async fn code_grant(
         .ok_or_else(|| invalid("no longer valid: the user's sessions were ended"))?;
     let scope = Scopes::parse(&record.scope).map_err(|e| OAuthError::ServerError(e.to_string()))?;
 
-    let session = start_session_as(sigil, family_id, &user, client, &scope, now, None).await?;
-    let (access_token, claims) = issue_access_token(
-        sigil,
-        &user.id,
+    let authn = Authn::stored(&record.amr, &record.acr);
+    let opening = Opening {
+        id: family_id,
+        user: &user,
         client,
-        &scope,
-        Some(&session.id),
-        session.started,
-    )?;
+        scope: &scope,
+        authn: &authn,
+    };
+    let session = start_session_as(sigil, opening, now, None).await?;
+    let grant = Grant {
+        subject: &user.id,
+        scope: &scope,
+        session: Some(&session.id),
+        authn: Some(&authn),
+    };
+    let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
     let id_token = if scope.contains("openid") {
+        let facts = IdFacts {
+            user_id: &record.user_id,
+            auth_time: record.auth_time,
+            nonce: record.nonce.as_deref(),
+            sid: record.sid.as_deref(),
+            authn: &authn,
+        };
         Some(id_token(
             sigil,
             client,
-            &record,
+            &facts,
             &access_token,
             session.started,
         )?)
@@ -139,11 +154,21 @@ async fn replayed(sigil: &Sigil, client: &Client, record: &AuthCodeRecord, now: 
     invalid("already used; the tokens issued for it are revoked")
 }
 
+/// What an ID token says of the sign-in behind it.
+pub struct IdFacts<'a> {
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    /// The browser session it happened in.
+    pub sid: Option<&'a str>,
+    pub authn: &'a Authn,
+}
+
 /// OIDC Core §2 and §3.1.3.6. RS256 unless the client chose an algorithm.
-fn id_token(
+pub fn id_token(
     sigil: &Sigil,
     client: &Client,
-    code: &AuthCodeRecord,
+    facts: &IdFacts<'_>,
     access_token: &str,
     now: i64,
 ) -> Result<String, OAuthError> {
@@ -157,15 +182,17 @@ fn id_token(
         .as_secs() as i64;
     let claims = IdClaims {
         iss: sigil.config.issuer.clone(),
-        sub: code.user_id.clone(),
+        sub: facts.user_id.to_string(),
         aud: client.id.clone(),
         exp: now + ttl,
         iat: now,
-        auth_time: code.auth_time,
-        nonce: code.nonce.clone(),
+        auth_time: facts.auth_time,
+        nonce: facts.nonce.map(str::to_string),
         azp: client.id.clone(),
-        sid: code.sid.clone(),
+        sid: facts.sid.map(str::to_string),
         at_hash: Some(at_hash(alg, access_token)),
+        acr: Some(facts.authn.acr.as_str().to_string()),
+        amr: Some(facts.authn.amr.clone()),
     };
     sign_id_token(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))
 }

@@ -28,6 +28,18 @@ pub enum OAuthError {
     /// A dependency (the database) is down; the client may retry.
     #[error("temporarily_unavailable: {0}")]
     TemporarilyUnavailable(String),
+    /// RFC 8628 §3.5: the user has not yet decided; poll again.
+    #[error("authorization_pending: {0}")]
+    AuthorizationPending(String),
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
+    #[error("slow_down: {0}")]
+    SlowDown(String),
+    /// RFC 8628 §3.5: the user declined.
+    #[error("access_denied: {0}")]
+    AccessDenied(String),
+    /// RFC 8628 §3.5: the device code expired; start over.
+    #[error("expired_token: {0}")]
+    ExpiredToken(String),
 }
 
 impl OAuthError {
@@ -42,6 +54,10 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::ServerError(_) => "server_error",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            OAuthError::AuthorizationPending(_) => "authorization_pending",
+            OAuthError::SlowDown(_) => "slow_down",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::ExpiredToken(_) => "expired_token",
         }
     }
 
@@ -56,7 +72,11 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(d)
             | OAuthError::UnsupportedTokenType(d)
             | OAuthError::InvalidScope(d)
-            | OAuthError::TemporarilyUnavailable(d) => d,
+            | OAuthError::TemporarilyUnavailable(d)
+            | OAuthError::AuthorizationPending(d)
+            | OAuthError::SlowDown(d)
+            | OAuthError::AccessDenied(d)
+            | OAuthError::ExpiredToken(d) => d,
         }
     }
 }

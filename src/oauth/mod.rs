@@ -16,10 +16,13 @@ pub mod authorize;
 mod client_auth;
 mod client_credentials;
 mod code;
+pub mod device;
 mod error;
 mod introspect;
 mod issue;
 pub mod logout;
+pub mod mfa;
+pub mod passkey;
 mod password;
 mod pkce;
 mod refresh;
@@ -33,7 +36,7 @@ use serde::Serialize;
 pub use client_auth::{BasicCredentials, authenticate_client, authenticate_client_throttled};
 pub use error::OAuthError;
 pub use introspect::introspect;
-pub use issue::issue_access_token;
+pub use issue::{Grant, issue_access_token};
 pub use password::check_password;
 pub use revoke::revoke;
 
@@ -143,6 +146,7 @@ pub async fn token(
         }
         GrantType::RefreshToken => refresh::refresh_grant(sigil, client, params, now).await,
         GrantType::AuthorizationCode => code::code_grant(sigil, client, params, now).await,
+        GrantType::DeviceCode => device::device_grant(sigil, client, params, now).await,
     }
 }
 

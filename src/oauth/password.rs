@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use secrecy::SecretString;
 
 use super::refresh::start_session;
-use super::{OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use crate::authn::{Authn, Factor};
 use crate::clients::Client;
 use crate::passwords::PasswordError;
 use crate::state::Sigil;
@@ -34,16 +35,24 @@ pub async fn password_grant(
     let password = SecretString::from(params.require("password")?.to_string());
     let scope = requested_scope(client, params)?;
     let user = check_password(sigil, username, &password, &client.id, from, now).await?;
-    let session =
-        start_session(sigil, &user, client, &scope, now, Some(&user.password_hash)).await?;
-    let (access_token, claims) = issue_access_token(
+    let authn = Authn::with(Factor::Password);
+    let session = start_session(
         sigil,
-        &user.id,
+        &user,
         client,
         &scope,
-        Some(&session.id),
-        session.started,
-    )?;
+        &authn,
+        now,
+        Some(&user.password_hash),
+    )
+    .await?;
+    let grant = Grant {
+        subject: &user.id,
+        scope: &scope,
+        session: Some(&session.id),
+        authn: Some(&authn),
+    };
+    let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -86,7 +95,14 @@ pub async fn check_password(
     };
     let matched = sigil
         .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        // A passkey-only account has no password hash: checked like an
+        // unknown user's, so its answer and time are the same.
+        .verify(
+            password,
+            user.as_ref()
+                .map(|u| u.password_hash.as_str())
+                .filter(|hash| !hash.is_empty()),
+        )
         .await
         .map_err(|e| match e {
             PasswordError::Busy => OAuthError::TemporarilyUnavailable(

@@ -8,7 +8,8 @@
 //!                                                   └─no──► reuse: revoke the whole family
 //! ```
 
-use super::{OAuthError, Params, TokenResponse, issue_access_token};
+use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token};
+use crate::authn::Authn;
 use crate::clients::{Client, GrantType};
 use crate::revocation;
 use crate::scope::Scopes;
@@ -41,24 +42,46 @@ pub async fn start_session(
     user: &UserRecord,
     client: &Client,
     scope: &Scopes,
+    authn: &Authn,
     now: i64,
     password_hash: Option<&str>,
 ) -> Result<Session, OAuthError> {
     let id = uuid::Uuid::new_v4().to_string();
-    start_session_as(sigil, id, user, client, scope, now, password_hash).await
+    let opening = Opening {
+        id,
+        user,
+        client,
+        scope,
+        authn,
+    };
+    start_session_as(sigil, opening, now, password_hash).await
 }
 
-/// [`start_session`] with the family id chosen by the caller (the code
-/// grant records it on the code before the family exists).
+/// A login session about to open: its family id (chosen by the caller, as
+/// the code grant records it on the code before the family exists), whose
+/// it is, and how the user authenticated.
+pub struct Opening<'a> {
+    pub id: String,
+    pub user: &'a UserRecord,
+    pub client: &'a Client,
+    pub scope: &'a Scopes,
+    pub authn: &'a Authn,
+}
+
+/// [`start_session`] of an [`Opening`].
 pub async fn start_session_as(
     sigil: &Sigil,
-    id: String,
-    user: &UserRecord,
-    client: &Client,
-    scope: &Scopes,
+    opening: Opening<'_>,
     now: i64,
     password_hash: Option<&str>,
 ) -> Result<Session, OAuthError> {
+    let Opening {
+        id,
+        user,
+        client,
+        scope,
+        authn,
+    } = opening;
     let config = &sigil.config;
     let refreshable = client.allows(GrantType::RefreshToken);
     let lifetime = if refreshable {
@@ -75,6 +98,8 @@ pub async fn start_session_as(
         created_at: now,
         expires_at: now + lifetime.as_secs() as i64,
         revoked_at: None,
+        amr: Some(authn.amr_text()),
+        acr: Some(authn.acr.as_str().to_string()),
     };
     let token = refreshable.then(mint_refresh_token);
     let first = token.as_ref().map(|token| RefreshRecord {
@@ -239,14 +264,19 @@ pub async fn refresh_grant(
         }
     };
 
-    let (access_token, claims) = issue_access_token(
-        sigil,
-        &family.user_id,
-        client,
-        &scope,
-        Some(&family.id),
-        now,
-    )?;
+    // A family from before Sigil recorded how logins were made says nothing.
+    let authn = family
+        .amr
+        .as_deref()
+        .zip(family.acr.as_deref())
+        .map(|(amr, acr)| Authn::stored(amr, acr));
+    let grant = Grant {
+        subject: &family.user_id,
+        scope: &scope,
+        session: Some(&family.id),
+        authn: authn.as_ref(),
+    };
+    let (access_token, claims) = issue_access_token(sigil, client, grant, now)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -5,25 +5,36 @@
 use serde_json::json;
 
 use super::Ops;
+use crate::authn::Authn;
 use crate::browser::session;
 use crate::clients::Client;
 use crate::scope::Scopes;
 use crate::store::{ConsentRecord, StoreError, UserRecord};
 
-/// Opens a browser session for `user`, who just proved who they are.
-/// Returns the cookie secret and the session's public `sid`.
+/// Opens a browser session for `user`, who just proved who they are (as
+/// `authn` says, beginning at `at`). Returns the cookie secret and the
+/// session's public `sid`.
 pub async fn sign_in(
     ops: &Ops<'_>,
     user: &UserRecord,
+    authn: &Authn,
+    at: i64,
     user_agent: &str,
     client_id: Option<&str>,
 ) -> Result<(String, String), StoreError> {
-    let (secret, record) = session::mint(user, user_agent, &ops.config.sign_in, ops.now());
+    let (secret, record) =
+        session::mint(user, user_agent, authn, at, &ops.config.sign_in, ops.now());
     ops.store.insert_browser_session(&record).await?;
     ops.record(
         "browser_session.started",
         &user.id,
-        json!({ "username": user.username, "sid": record.sid, "client_id": client_id }),
+        json!({
+            "username": user.username,
+            "sid": record.sid,
+            "client_id": client_id,
+            "amr": authn.amr,
+            "acr": authn.acr.as_str(),
+        }),
     );
     Ok((secret, record.sid))
 }

@@ -76,3 +76,22 @@ pub async fn set_disabled(
     );
     Ok(())
 }
+
+/// Requires a second factor of the client's users (or stops requiring
+/// it). `NotFound` for an unknown client.
+pub async fn set_require_mfa(
+    ops: &Ops<'_>,
+    client_id: &str,
+    required: bool,
+) -> Result<(), StoreError> {
+    ops.store
+        .set_client_require_mfa(client_id, required)
+        .await?;
+    ops.clients_changed().await;
+    ops.record(
+        "client.mfa_changed",
+        client_id,
+        json!({ "client_id": client_id, "require_mfa": required }),
+    );
+    Ok(())
+}

@@ -14,6 +14,8 @@
 pub mod background;
 pub mod browser;
 pub mod clients;
+pub mod device;
+pub mod factors;
 pub mod keys;
 pub mod users;
 

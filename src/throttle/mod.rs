@@ -116,6 +116,20 @@ impl Throttle {
         }
     }
 
+    /// The counters of user codes typed on the device page (RFC 8628
+    /// §5.1: guessing must be throttled) by the signed-in user `user_id`
+    /// from `from`: per address and user, and per user from every address.
+    /// Apart from the password counters: a wrong user code locks no one
+    /// out of signing in.
+    pub fn device_attempt(&self, from: Option<IpAddr>, user_id: &str) -> Attempt {
+        let from = address_key(from);
+        Attempt {
+            pair: format!("device:{from}|{user_id}"),
+            account: Some(format!("device-user:{user_id}")),
+            pair_counted: false,
+        }
+    }
+
     /// Whether the attempt is locked out, checked before the password is.
     pub async fn lockout(
         &self,

@@ -1,5 +1,6 @@
 //! JWT access tokens per RFC 9068: header `{alg, kid, typ: "at+jwt"}`, claims
-//! `iss sub aud exp iat nbf jti client_id scope`.
+//! `iss sub aud exp iat nbf jti client_id scope`, and for a user's token
+//! `sid`, `acr` and `amr` (RFC 9068 §2.2.1).
 //!
 //! Signing assembles the compact JWS directly with a pre-parsed key (no key
 //! parsing per token). Verification pins each `kid` to its own algorithm and
@@ -33,6 +34,12 @@ pub struct AccessClaims {
     /// revoking the session revokes its access tokens too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the user authenticated (OIDC `acr`), for a user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// RFC 8176 authentication methods, for a user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! OpenID Connect ID tokens (OIDC Core §2, §3.1.3.6): header `{alg, kid,
 //! typ: "JWT"}`, claims `iss sub aud exp iat auth_time nonce azp sid
-//! at_hash`. Signed by the same keyring as access tokens; their `typ`
+//! at_hash acr amr`. Signed by the same keyring as access tokens; their `typ`
 //! keeps them from ever passing as one (see `access::verify_access_token`).
 
 use std::collections::HashSet;
@@ -31,6 +31,12 @@ pub struct IdClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
+    /// OIDC Core §2: the authentication context class the sign-in met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// OIDC Core §2, RFC 8176: how the user authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 pub fn sign_id_token(key: &SigningKey, claims: &IdClaims) -> Result<String, TokenError> {

@@ -17,15 +17,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// `N` random bytes, base64url-encoded: token ids and secrets.
-#[allow(clippy::panic)]
 pub fn random_b64<const N: usize>() -> String {
     let mut bytes = [0u8; N];
+    fill_random(&mut bytes);
+    B64.encode(bytes)
+}
+
+/// Fills `bytes` from the operating system's generator.
+#[allow(clippy::panic)]
+pub fn fill_random(bytes: &mut [u8]) {
     // SystemRandom reads the OS generator; it fails only if the OS has none,
     // in which case no secret could be made at all.
-    if SystemRandom::new().fill(&mut bytes).is_err() {
+    if SystemRandom::new().fill(bytes).is_err() {
         panic!("the operating system's random number generator is unavailable");
     }
-    B64.encode(bytes)
 }
 
 /// SHA-256 of a secret handed to a browser or client (authorization codes,

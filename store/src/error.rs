@@ -61,4 +61,13 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+/// A unique violation as [`StoreError::Conflict`] on `field` (for a table
+/// with one unique column besides its key); anything else as usual.
+pub(crate) fn conflict_on(e: sqlx::Error, field: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(field),
+        _ => e.into(),
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -9,7 +9,9 @@
 //! sqlx types never leave this crate: callers see plain records and
 //! [`StoreError`]. The backend is chosen from the URL scheme in [`connect`].
 
+mod device;
 mod error;
+mod factors;
 mod pg_health;
 mod postgres;
 mod records;
@@ -21,7 +23,9 @@ mod store;
 
 use std::sync::Arc;
 
+pub use device::DeviceStore;
 pub use error::{StoreError, StoreResult};
+pub use factors::{FactorStore, FactorsRemoved};
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use schema::SchemaState;

@@ -176,6 +176,8 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 }
 
 crate::sign_in::impl_sign_in_store!(PostgresStore);
+crate::factors::impl_factor_store!(PostgresStore);
+crate::device::impl_device_store!(PostgresStore);
 
 impl PostgresStore {
     /// Every connection, read or write, passes the health gate.
@@ -307,6 +309,7 @@ impl Store for PostgresStore {
             .bind(&c.redirect_uris)
             .bind(&c.post_logout_redirect_uris)
             .bind(c.first_party)
+            .bind(c.require_mfa)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique(e, &["client_id"]))?;
@@ -357,6 +360,22 @@ impl Store for PostgresStore {
         let mut tx = conn.begin().await?;
         let done = sqlx::query(sql::SET_CLIENT_DISABLED)
             .bind(disabled)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        notify(&mut tx, CLIENTS_CHANGED).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_client_require_mfa(&self, client_id: &str, required: bool) -> StoreResult<()> {
+        let mut conn = self.db.conn().await?;
+        let mut tx = conn.begin().await?;
+        let done = sqlx::query(sql::SET_CLIENT_REQUIRE_MFA)
+            .bind(required)
             .bind(client_id)
             .execute(&mut *tx)
             .await?;
@@ -453,7 +472,11 @@ impl Store for PostgresStore {
             .rows_affected())
     }
 
-    async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
+    async fn rewrap_keys(
+        &self,
+        sealed: &[(String, Vec<u8>)],
+        totp: &[(String, Vec<u8>)],
+    ) -> StoreResult<()> {
         let mut conn = self.db.conn().await?;
         let mut tx = conn.begin().await?;
         for (kid, private_key) in sealed {
@@ -464,6 +487,16 @@ impl Store for PostgresStore {
                 .await?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict("kid"));
+            }
+        }
+        for (user_id, secret) in totp {
+            let done = sqlx::query(sql::REWRAP_TOTP)
+                .bind(secret)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("totp"));
             }
         }
         tx.commit().await?;
@@ -625,6 +658,8 @@ impl Store for PostgresStore {
             .bind(first.map(|t| t.scope.as_str()))
             .bind(first.map(|t| t.expires_at))
             .bind(password_hash)
+            .bind(&family.amr)
+            .bind(&family.acr)
             .fetch_optional(&mut *self.db.conn().await?)
             .await?;
         started.ok_or(StoreError::NotFound)
@@ -673,6 +708,8 @@ impl Store for PostgresStore {
             created_at: row.try_get("f_created_at")?,
             expires_at: row.try_get("f_expires_at")?,
             revoked_at: row.try_get("f_revoked_at")?,
+            amr: row.try_get("f_amr")?,
+            acr: row.try_get("f_acr")?,
         };
         let user = match row.try_get::<Option<String>, _>("u_id")? {
             None => None,
@@ -887,7 +924,7 @@ const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < $1) \
 const REFRESH_SESSION: &str = "\
 SELECT t.hash, t.family_id, t.scope, t.issued_at, t.expires_at, t.spent_at, t.successor_hash, \
     f.id AS f_id, f.user_id AS f_user_id, f.client_id AS f_client_id, f.scope AS f_scope, \
-    f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, \
+    f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, f.amr AS f_amr, f.acr AS f_acr, \
     u.id AS u_id, u.username AS u_username, u.email AS u_email, \
     u.password_hash AS u_password_hash, u.disabled AS u_disabled, u.created_at AS u_created_at, \
     u.updated_at AS u_updated_at, u.sessions_revoked_at AS u_sessions_revoked_at \
@@ -906,8 +943,8 @@ WITH owner AS ( \
     SELECT id, sessions_revoked_at FROM users WHERE id = $2 AND NOT disabled \
       AND ($12::text IS NULL OR password_hash = $12) FOR SHARE), \
 family AS ( \
-    INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at) \
-    SELECT $1, owner.id, $3, $4, GREATEST($5, COALESCE(owner.sessions_revoked_at, $5)), $6, $7 \
+    INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at, amr, acr) \
+    SELECT $1, owner.id, $3, $4, GREATEST($5, COALESCE(owner.sessions_revoked_at, $5)), $6, $7, $13, $14 \
     FROM owner RETURNING id, created_at), \
 first AS ( \
     INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash) \

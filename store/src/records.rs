@@ -42,6 +42,8 @@ pub struct ClientRecord {
     pub post_logout_redirect_uris: String,
     /// Users of a first-party client are not asked for consent.
     pub first_party: bool,
+    /// The client's users must sign in with a second factor.
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -68,6 +70,11 @@ pub struct FamilyRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// How the login was authenticated: RFC 8176 `amr` values,
+    /// space-separated, and the `acr`; `None` for a family from before
+    /// Sigil recorded them.
+    pub amr: Option<String>,
+    pub acr: Option<String>,
 }
 
 /// One refresh token, known only by its SHA-256.
@@ -261,6 +268,10 @@ pub struct BrowserSessionRecord {
     pub expires_at: i64,
     pub ended_at: Option<i64>,
     pub user_agent: String,
+    /// How the user authenticated (RFC 8176 values, space-separated).
+    pub amr: String,
+    /// The authentication context class that adds up to.
+    pub acr: String,
 }
 
 /// An authorization code (RFC 6749 §4.1.2), known by its SHA-256, with
@@ -283,6 +294,9 @@ pub struct AuthCodeRecord {
     pub spent_at: Option<i64>,
     /// The refresh family the exchange opened (set when spent).
     pub family_id: Option<String>,
+    /// How the user authenticated (the session's `amr` and `acr`).
+    pub amr: String,
+    pub acr: String,
 }
 
 /// What happened to an attempt to exchange an authorization code.
@@ -305,4 +319,123 @@ pub struct ConsentRecord {
     /// Space-separated scopes granted.
     pub scope: String,
     pub granted_at: i64,
+}
+
+/// A user's TOTP authenticator (RFC 6238).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TotpRecord {
+    pub user_id: String,
+    /// The shared secret, sealed under the KEK.
+    pub secret: Vec<u8>,
+    pub created_at: i64,
+    /// `None` while the enrolment awaits its first valid code.
+    pub confirmed_at: Option<i64>,
+    /// The newest time step a code was accepted for.
+    pub last_step: i64,
+}
+
+/// A WebAuthn credential of a user.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyRecord {
+    /// Sigil's own short id for it (what pages and the admin API name).
+    pub id: String,
+    pub user_id: String,
+    /// The authenticator's credential id.
+    pub credential_id: Vec<u8>,
+    /// What the user calls it.
+    pub name: String,
+    /// The webauthn-rs credential, serialised (no secret).
+    pub credential: String,
+    /// Backup eligible: a synced passkey rather than one bound to a device.
+    pub backup_eligible: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A WebAuthn ceremony between its start and its finish.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CeremonyRecord {
+    /// SHA-256 of the id handed to the page.
+    pub id_hash: Vec<u8>,
+    /// `register`, `sign_in` or `sign_up`.
+    pub purpose: String,
+    /// The user registering a passkey (`None` for a sign-in).
+    pub user_id: Option<String>,
+    /// webauthn-rs's ceremony state, serialised.
+    pub state: String,
+    pub expires_at: i64,
+}
+
+/// What a user chose for a device authorization request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceStatus {
+    type Error = crate::StoreError;
+
+    fn try_from(status: String) -> Result<Self, Self::Error> {
+        Ok(match status.as_str() {
+            "pending" => DeviceStatus::Pending,
+            "approved" => DeviceStatus::Approved,
+            "denied" => DeviceStatus::Denied,
+            _ => {
+                return Err(crate::StoreError::Other(format!(
+                    "unknown device code status {status:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// A device authorization request (RFC 8628), known by the SHA-256 of its
+/// device code and of its normalised user code.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceCodeRecord {
+    pub device_code_hash: Vec<u8>,
+    pub user_code_hash: Vec<u8>,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The least number of seconds between two polls (§3.5).
+    pub poll_interval: i64,
+    pub next_poll_at: i64,
+    /// The last poll came too soon (it was answered `slow_down`).
+    pub polled_too_soon: bool,
+    #[sqlx(try_from = "String")]
+    pub status: DeviceStatus,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Option<String>,
+    pub acr: Option<String>,
+    pub sid: Option<String>,
+    pub decided_at: Option<i64>,
+    pub spent_at: Option<i64>,
+}
+
+/// The user's decision on a device authorization request, with how they
+/// authenticated when they made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDecision {
+    /// `Approved` or `Denied`.
+    pub status: DeviceStatus,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub acr: String,
+    pub sid: String,
 }

@@ -63,8 +63,9 @@ pub trait SignInStore: Send + Sync {
 }
 
 pub(crate) const INSERT_BROWSER_SESSION: &str = "INSERT INTO browser_sessions \
-    (id_hash, sid, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at, user_agent) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)";
+    (id_hash, sid, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at, user_agent, \
+     amr, acr) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10)";
 pub(crate) const BROWSER_SESSION: &str = "SELECT * FROM browser_sessions WHERE id_hash = $1";
 pub(crate) const TOUCH_BROWSER_SESSION: &str =
     "UPDATE browser_sessions SET last_seen_at = $1 WHERE id_hash = $2 AND last_seen_at < $1";
@@ -74,8 +75,8 @@ pub(crate) const LIST_BROWSER_SESSIONS: &str = "SELECT * FROM browser_sessions \
     WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, sid";
 pub(crate) const INSERT_AUTHORIZATION_CODE: &str = "INSERT INTO authorization_codes \
     (hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, sid, \
-     created_at, expires_at, spent_at, family_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)";
+     created_at, expires_at, spent_at, family_id, amr, acr) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, $12, $13)";
 pub(crate) const SPEND_AUTHORIZATION_CODE: &str = "UPDATE authorization_codes \
     SET spent_at = $1, family_id = $2 \
     WHERE hash = $3 AND spent_at IS NULL AND expires_at > $1 RETURNING *";
@@ -113,6 +114,8 @@ macro_rules! impl_sign_in_store {
                     .bind(s.last_seen_at)
                     .bind(s.expires_at)
                     .bind(&s.user_agent)
+                    .bind(&s.amr)
+                    .bind(&s.acr)
                     .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
@@ -184,6 +187,8 @@ macro_rules! impl_sign_in_store {
                     .bind(&c.sid)
                     .bind(c.created_at)
                     .bind(c.expires_at)
+                    .bind(&c.amr)
+                    .bind(&c.acr)
                     .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())

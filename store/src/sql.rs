@@ -12,8 +12,8 @@ pub(crate) const FAMILY_BY_ID: &str = "SELECT * FROM refresh_families WHERE id =
 pub(crate) const INSERT_AUDIT: &str =
     "INSERT INTO audit_events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
-             access_token_ttl_secs, refresh_token_ttl_secs, redirect_uris, post_logout_redirect_uris, first_party)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+             access_token_ttl_secs, refresh_token_ttl_secs, redirect_uris, post_logout_redirect_uris, first_party, require_mfa)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 pub(crate) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq";
 pub(crate) const INSERT_USER: &str =
     "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at)
@@ -46,6 +46,7 @@ pub(crate) const REVOKE_USER_FAMILIES: &str =
     "UPDATE refresh_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
 pub(crate) const REWRAP_KEY: &str =
     "UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key IS NOT NULL";
+pub(crate) const REWRAP_TOTP: &str = "UPDATE totp_factors SET secret = $1 WHERE user_id = $2";
 pub(crate) const ROTATE_CLIENT_SECRET: &str = "UPDATE clients SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1, \
              secret_hash = $2 WHERE client_id = $3 AND secret_hash IS NOT NULL";
 pub(crate) const SCHEDULE_KEY: &str = "INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, removes_at)
@@ -55,6 +56,8 @@ pub(crate) const SCHEDULE_KEY: &str = "INSERT INTO signing_keys (kid, alg, publi
                   AND (retires_at IS NULL OR retires_at > $12) AND (removes_at IS NULL OR removes_at > $12))";
 pub(crate) const SET_CLIENT_DISABLED: &str =
     "UPDATE clients SET disabled = $1 WHERE client_id = $2";
+pub(crate) const SET_CLIENT_REQUIRE_MFA: &str =
+    "UPDATE clients SET require_mfa = $1 WHERE client_id = $2";
 pub(crate) const SET_KEY_TIMES: &str = "UPDATE signing_keys SET retires_at = $1, removes_at = $2,
                 private_key = CASE WHEN $3 THEN NULL ELSE private_key END
              WHERE kid = $4";

@@ -169,6 +169,8 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 }
 
 crate::sign_in::impl_sign_in_store!(SqliteStore);
+crate::factors::impl_factor_store!(SqliteStore);
+crate::device::impl_device_store!(SqliteStore);
 
 impl SqliteStore {
     async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
@@ -290,6 +292,7 @@ impl Store for SqliteStore {
             .bind(&c.redirect_uris)
             .bind(&c.post_logout_redirect_uris)
             .bind(c.first_party)
+            .bind(c.require_mfa)
             .execute(self.db.write())
             .await
             .map_err(|e| unique(e, &["client_id"]))?;
@@ -330,6 +333,18 @@ impl Store for SqliteStore {
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()> {
         let done = sqlx::query(sql::SET_CLIENT_DISABLED)
             .bind(disabled)
+            .bind(client_id)
+            .execute(self.db.write())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_client_require_mfa(&self, client_id: &str, required: bool) -> StoreResult<()> {
+        let done = sqlx::query(sql::SET_CLIENT_REQUIRE_MFA)
+            .bind(required)
             .bind(client_id)
             .execute(self.db.write())
             .await?;
@@ -415,7 +430,11 @@ impl Store for SqliteStore {
             .rows_affected())
     }
 
-    async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()> {
+    async fn rewrap_keys(
+        &self,
+        sealed: &[(String, Vec<u8>)],
+        totp: &[(String, Vec<u8>)],
+    ) -> StoreResult<()> {
         let mut tx = self.db.write().begin().await?;
         for (kid, private_key) in sealed {
             let done = sqlx::query(sql::REWRAP_KEY)
@@ -425,6 +444,16 @@ impl Store for SqliteStore {
                 .await?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict("kid"));
+            }
+        }
+        for (user_id, secret) in totp {
+            let done = sqlx::query(sql::REWRAP_TOTP)
+                .bind(secret)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("totp"));
             }
         }
         tx.commit().await?;
@@ -565,8 +594,8 @@ impl Store for SqliteStore {
         // revocation of the user's families are ordered by the writer.
         let mut tx = self.db.write().begin().await?;
         let started: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at)
-             SELECT ?1, u.id, ?3, ?4, max(?5, COALESCE(u.sessions_revoked_at, ?5)), ?6, ?7 FROM users u \
+            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at, amr, acr)
+             SELECT ?1, u.id, ?3, ?4, max(?5, COALESCE(u.sessions_revoked_at, ?5)), ?6, ?7, ?9, ?10 FROM users u \
              WHERE u.id = ?2 AND NOT u.disabled AND (?8 IS NULL OR u.password_hash = ?8) \
              RETURNING created_at",
         )
@@ -578,6 +607,8 @@ impl Store for SqliteStore {
         .bind(family.expires_at)
         .bind(family.revoked_at)
         .bind(password_hash)
+        .bind(&family.amr)
+        .bind(&family.acr)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(started) = started else {

@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 
 use crate::StoreResult;
+use crate::device::DeviceStore;
+use crate::factors::FactorStore;
 use crate::records::*;
 use crate::sign_in::SignInStore;
 
 /// Everything Sigil persists. One implementation per database.
 #[async_trait]
-pub trait Store: SignInStore + Send + Sync + 'static {
+pub trait Store: SignInStore + FactorStore + DeviceStore + Send + Sync + 'static {
     /// Cheap round-trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Whether every migration this binary knows has been applied (and no
@@ -41,6 +43,9 @@ pub trait Store: SignInStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// `NotFound` for an unknown client.
     async fn set_client_disabled(&self, client_id: &str, disabled: bool) -> StoreResult<()>;
+    /// Whether the client's users must sign in with a second factor.
+    /// `NotFound` for an unknown client.
+    async fn set_client_require_mfa(&self, client_id: &str, required: bool) -> StoreResult<()>;
 
     /// Every key that still has a row, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
@@ -68,8 +73,13 @@ pub trait Store: SignInStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Erases the private half of every key removed by `now`.
     async fn destroy_removed_keys(&self, now: i64) -> StoreResult<u64>;
-    /// Replaces every listed key's encrypted private half, all or nothing.
-    async fn rewrap_keys(&self, sealed: &[(String, Vec<u8>)]) -> StoreResult<()>;
+    /// Replaces every listed key's encrypted private half and every listed
+    /// user's sealed TOTP secret, all or nothing (a KEK rewrap).
+    async fn rewrap_keys(
+        &self,
+        sealed: &[(String, Vec<u8>)],
+        totp: &[(String, Vec<u8>)],
+    ) -> StoreResult<()>;
 
     async fn insert_audit(
         &self,

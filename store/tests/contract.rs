@@ -238,6 +238,7 @@ fn client(id: &str, secret_hash: Option<&[u8]>) -> ClientRecord {
         redirect_uris: format!("https://{id}.example.com/cb http://127.0.0.1/cb"),
         post_logout_redirect_uris: format!("https://{id}.example.com/bye"),
         first_party: id == "web",
+        require_mfa: false,
     }
 }
 
@@ -263,6 +264,8 @@ fn family(id: &str, user_id: &str, created_at: i64, expires_at: i64) -> FamilyRe
         created_at,
         expires_at,
         revoked_at: None,
+        amr: Some("pwd otp mfa".to_string()),
+        acr: Some("urn:sigil:acr:mfa".to_string()),
     }
 }
 
@@ -669,10 +672,13 @@ async fn key_private_halves(store: &dyn Store) {
     let d = key("d", "RS256", T0 + 3, T0 + 3);
     assert!(store.schedule_key(&d, None, None, T0).await.unwrap());
     store
-        .rewrap_keys(&[
-            ("c".to_string(), b"rewrapped-c".to_vec()),
-            ("d".to_string(), b"rewrapped-d".to_vec()),
-        ])
+        .rewrap_keys(
+            &[
+                ("c".to_string(), b"rewrapped-c".to_vec()),
+                ("d".to_string(), b"rewrapped-d".to_vec()),
+            ],
+            &[],
+        )
         .await
         .expect("rewrap");
     assert_eq!(
@@ -689,10 +695,13 @@ async fn key_private_halves(store: &dyn Store) {
     // half must not come back), fails the whole batch.
     for bad in ["nope", "a"] {
         let result = store
-            .rewrap_keys(&[
-                ("c".to_string(), b"again-c".to_vec()),
-                (bad.to_string(), b"again-bad".to_vec()),
-            ])
+            .rewrap_keys(
+                &[
+                    ("c".to_string(), b"again-c".to_vec()),
+                    (bad.to_string(), b"again-bad".to_vec()),
+                ],
+                &[],
+            )
             .await;
         assert!(result.is_err(), "rewrapping {bad} must fail");
         assert_eq!(
@@ -702,7 +711,10 @@ async fn key_private_halves(store: &dyn Store) {
         );
     }
     assert_eq!(key_by_kid(store, "a").await.private_key, None);
-    store.rewrap_keys(&[]).await.expect("nothing to rewrap");
+    store
+        .rewrap_keys(&[], &[])
+        .await
+        .expect("nothing to rewrap");
 }
 
 async fn audit(store: &dyn Store) {
@@ -1608,6 +1620,8 @@ fn browser_session(secret: u8, sid: &str, user_id: &str, at: i64) -> BrowserSess
         expires_at: at + 3600,
         ended_at: None,
         user_agent: "Firefox".to_string(),
+        amr: "hwk user mfa".to_string(),
+        acr: "phrh".to_string(),
     }
 }
 
@@ -1723,6 +1737,8 @@ fn code(hash: u8, expires_at: i64) -> AuthCodeRecord {
         expires_at,
         spent_at: None,
         family_id: None,
+        amr: "pwd".to_string(),
+        acr: "urn:sigil:acr:1fa".to_string(),
     }
 }
 

@@ -207,6 +207,7 @@ async fn metadata_names_the_configured_issuer_and_its_endpoints(app: TestApp) {
         "introspection_endpoint_auth_methods_supported",
         "code_challenge_methods_supported",
         "authorization_response_iss_parameter_supported",
+        "device_authorization_endpoint",
         "userinfo_endpoint",
         "end_session_endpoint",
         "acr_values_supported",

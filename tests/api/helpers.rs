@@ -652,6 +652,8 @@ pub fn session_records(
         created_at: at,
         expires_at: at + 3600,
         revoked_at: None,
+        amr: Some("pwd".into()),
+        acr: Some("urn:sigil:acr:1fa".into()),
     };
     let first = sigil::store::RefreshRecord {
         hash: sigil::tokens::hash_refresh_token(&token),

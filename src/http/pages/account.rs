@@ -1,5 +1,7 @@
-//! The account page: a signed-in user sees the browsers signed in as them
-//! and the apps they allowed, and ends or revokes them.
+//! The account page: a signed-in user sees the browsers signed in as them,
+//! the apps they allowed and how they sign in (authenticator app, recovery
+//! codes, passkeys), and changes them. Changing how one signs in needs a
+//! recent sign-in (`mfa.reauth_window`).
 
 use askama::Template;
 use axum::extract::State;
@@ -9,9 +11,12 @@ use axum::response::Response;
 use super::super::AppState;
 use super::cookies;
 use super::csrf::{CsrfToken, PageForm};
-use super::flow::{current_session, unavailable};
-use super::render::{Chrome, page, see_other};
+use super::factor_views::reauth_page;
+use super::flow::{Then, current_session, failed, recent_session, unavailable};
+use super::render::{Chrome, error_page, page_with_script_if, see_other};
 use crate::browser::session::{LiveSession, is_live_for};
+use crate::oauth::mfa::factors;
+use crate::service::factors::FactorError;
 use crate::service::{self, Ops};
 
 struct SessionRow {
@@ -26,6 +31,14 @@ struct ConsentRow {
     scope: String,
 }
 
+struct PasskeyRow {
+    id: String,
+    name: String,
+    added: String,
+    last_used: String,
+    synced: bool,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
@@ -34,6 +47,15 @@ struct AccountPage<'a> {
     username: &'a str,
     sessions: Vec<SessionRow>,
     consents: Vec<ConsentRow>,
+    totp: bool,
+    recovery_codes: i64,
+    passkeys: Vec<PasskeyRow>,
+    /// Signed in recently enough to change how they sign in.
+    recent: bool,
+    /// How this session signed in (`amr`).
+    signed_in_with: String,
+    /// Passkeys work on this server (its issuer is a domain name).
+    passkeys_on: bool,
 }
 
 /// The signed-in session, or a redirect to the sign-in page.
@@ -50,15 +72,24 @@ pub async fn account_get(State(state): State<AppState>, headers: HeaderMap) -> R
         Ok(session) => session,
         Err(response) => return response,
     };
-    let store = state.sigil.store.as_ref();
-    let now = state.sigil.clock.now();
-    let idle = state.sigil.config.sign_in.session_idle_ttl.as_secs() as i64;
+    let sigil = &state.sigil;
+    let store = sigil.store.as_ref();
+    let now = sigil.clock.now();
+    let idle = sigil.config.sign_in.session_idle_ttl.as_secs() as i64;
     let (sessions, consents) = match (
         store.list_browser_sessions(&session.user.id, now).await,
         store.list_consents(&session.user.id).await,
     ) {
         (Ok(s), Ok(c)) => (s, c),
         (Err(e), _) | (_, Err(e)) => return unavailable(&state.chrome, e),
+    };
+    let (factors, passkeys) = match (
+        factors(sigil, &session.user.id).await,
+        store.passkeys(&session.user.id).await,
+    ) {
+        (Ok(f), Ok(p)) => (f, p),
+        (Err(e), _) => return failed(&state.chrome, e),
+        (_, Err(e)) => return unavailable(&state.chrome, e),
     };
     let sessions = sessions
         .into_iter()
@@ -77,6 +108,19 @@ pub async fn account_get(State(state): State<AppState>, headers: HeaderMap) -> R
             scope: c.scope,
         })
         .collect();
+    let passkeys = passkeys
+        .into_iter()
+        .map(|p| PasskeyRow {
+            added: since(now - p.created_at),
+            last_used: p
+                .last_used_at
+                .map_or_else(|| "never".to_string(), |at| since(now - at)),
+            synced: p.backup_eligible,
+            id: p.id,
+            name: p.name,
+        })
+        .collect();
+    let window = sigil.config.mfa.reauth_window.as_secs() as i64;
     let csrf = CsrfToken::for_page(&state, &headers);
     let view = AccountPage {
         chrome: &state.chrome,
@@ -84,8 +128,15 @@ pub async fn account_get(State(state): State<AppState>, headers: HeaderMap) -> R
         username: &session.user.username,
         sessions,
         consents,
+        totp: factors.totp,
+        recovery_codes: factors.recovery_codes,
+        passkeys,
+        recent: now - session.auth_time <= window,
+        signed_in_with: session.authn.amr.join(", "),
+        passkeys_on: sigil.webauthn.is_some(),
     };
-    csrf.attach(page(StatusCode::OK, &view, None))
+    let script = view.passkeys_on;
+    csrf.attach(page_with_script_if(script, StatusCode::OK, &view, None))
 }
 
 /// "3 minutes ago", roughly.
@@ -146,6 +197,41 @@ pub async fn revoke_consent_post(State(state): State<AppState>, form: PageForm) 
         }
     }
     see_other("/account")
+}
+
+pub async fn rename_passkey_post(State(state): State<AppState>, form: PageForm) -> Response {
+    let session = match signed_in(&state, &form.headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let (Some(id), Some(name)) = (form.get("id"), form.get("name")) else {
+        return see_other("/account");
+    };
+    let actor = format!("user:{}", session.user.id);
+    let ops = Ops::on(&state.sigil, &actor);
+    match service::factors::rename_passkey(&ops, &session.user, id, name).await {
+        Ok(_) => see_other("/account"),
+        Err(FactorError::Invalid(why)) => error_page(&state.chrome, StatusCode::BAD_REQUEST, &why),
+        Err(FactorError::Store(e)) => unavailable(&state.chrome, e),
+    }
+}
+
+pub async fn remove_passkey_post(State(state): State<AppState>, form: PageForm) -> Response {
+    let now = state.sigil.clock.now();
+    let session = match recent_session(&state, &form.headers, now).await {
+        Ok(session) => session,
+        Err(_) => return reauth_page(&state, &form.headers, &Then::Account),
+    };
+    let Some(id) = form.get("id") else {
+        return see_other("/account");
+    };
+    let actor = format!("user:{}", session.user.id);
+    let ops = Ops::on(&state.sigil, &actor);
+    match service::factors::remove_passkey(&ops, &session.user, id).await {
+        Ok(_) => see_other("/account"),
+        Err(FactorError::Invalid(why)) => error_page(&state.chrome, StatusCode::BAD_REQUEST, &why),
+        Err(FactorError::Store(e)) => unavailable(&state.chrome, e),
+    }
 }
 
 fn cleared(state: &AppState, mut response: Response) -> Response {

@@ -8,8 +8,9 @@ use axum::response::Response;
 
 use super::super::AppState;
 use super::csrf::PageForm;
-use super::flow::{carried, current_session, proceed, refused, unavailable};
+use super::flow::{carried, current_session, refused, unavailable};
 use super::render::{error_page, see_other};
+use super::steps::proceed;
 use crate::oauth::authorize::{self, Done};
 use crate::service::{self, Ops};
 
@@ -91,8 +92,8 @@ pub async fn consent_post(State(state): State<AppState>, form: PageForm) -> Resp
         return unavailable(&state.chrome, e);
     }
     let done = Done {
-        signed_in: false,
         consented: true,
+        ..Done::default()
     };
     proceed(&state, &form.headers, &request, Some(&session), done, now).await
 }

@@ -1,4 +1,5 @@
-//! The pages' two cookies: the browser session and the CSRF secret.
+//! The pages' cookies: the browser session, the CSRF secret, and a sign-in
+//! awaiting its second factor.
 //!
 //! Both are `HttpOnly`, `SameSite=Lax` and `Path=/`; when the issuer is
 //! https they are also `Secure` and take the `__Host-` prefix, which
@@ -11,6 +12,9 @@ use crate::config::Config;
 
 pub const SESSION: &str = "sigil_session";
 pub const CSRF: &str = "sigil_csrf";
+/// A sign-in between its password and its second factor (see
+/// `browser::pending`).
+pub const PENDING: &str = "sigil_pending";
 
 /// The cookie's name on this server (`__Host-` prefixed under https).
 pub fn name(config: &Config, base: &str) -> String {

@@ -78,6 +78,63 @@ impl PageForm {
     }
 }
 
+/// Whether `sent` is the form token of the request's CSRF cookie.
+fn token_matches(state: &AppState, headers: &HeaderMap, sent: Option<&str>) -> bool {
+    let expected = cookies::read(&state.sigil.config, headers, cookies::CSRF)
+        .map(|secret| mac(state, &secret));
+    match (expected, sent) {
+        (Some(expected), Some(sent)) => bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            sent.as_bytes(),
+        )),
+        _ => false,
+    }
+}
+
+/// A JSON body posted by Sigil's own script from one of its pages: the
+/// page's CSRF token comes in the `X-CSRF-Token` header. Refusals are JSON
+/// (`{error, error_description}`) for the script to show.
+pub struct PageJson<T> {
+    pub body: T,
+    /// The request's headers (cookies, user agent), for the handler.
+    pub headers: HeaderMap,
+}
+
+/// A refusal the page's script shows: `error_description` in words.
+pub fn json_refusal(status: StatusCode, description: &str) -> Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({
+        "error": if status.is_server_error() { "server_error" } else { "invalid_request" },
+        "error_description": description,
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for PageJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if !token_matches(state, &headers, sent) {
+            return Err(json_refusal(
+                StatusCode::FORBIDDEN,
+                "This page has expired. Reload it and try again.",
+            ));
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| json_refusal(StatusCode::BAD_REQUEST, "the request could not be read"))?;
+        let body = serde_json::from_slice(&body)
+            .map_err(|_| json_refusal(StatusCode::BAD_REQUEST, "the request is malformed"))?;
+        Ok(PageJson { body, headers })
+    }
+}
+
 impl FromRequest<AppState> for PageForm {
     type Rejection = Response;
 
@@ -93,18 +150,7 @@ impl FromRequest<AppState> for PageForm {
                 return Err(refuse(StatusCode::BAD_REQUEST, "the form is malformed"));
             }
         }
-        let config = &state.sigil.config;
-        let expected =
-            cookies::read(config, &headers, cookies::CSRF).map(|secret| mac(state, &secret));
-        let sent = fields.get("csrf");
-        let matches = match (expected, sent) {
-            (Some(expected), Some(sent)) => bool::from(subtle::ConstantTimeEq::ct_eq(
-                expected.as_bytes(),
-                sent.as_bytes(),
-            )),
-            _ => false,
-        };
-        if !matches {
+        if !token_matches(state, &headers, fields.get("csrf").map(String::as_str)) {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "This form has expired or did not come from this site. Go back, reload the page and try again.",

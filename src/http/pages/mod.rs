@@ -1,6 +1,9 @@
-//! The hosted pages: sign-in, sign-up, consent, sign-out and the account
-//! page, server-rendered (askama templates compiled in, HTML-escaped), no
-//! JavaScript, no external asset. Handlers are thin: they parse the form,
+//! The hosted pages: sign-in (password, second factor, passkey), sign-up,
+//! consent, sign-out, the device page and the account page,
+//! server-rendered (askama templates compiled in, HTML-escaped), no
+//! external asset. The one script is Sigil's own `/assets/webauthn.js`,
+//! for passkeys only: every page works without it for passwords and
+//! codes. Handlers are thin: they parse the form,
 //! call `oauth::authorize` / `oauth::logout` for the protocol and
 //! `service::browser` for state changes, and render.
 //!
@@ -13,11 +16,17 @@ mod account;
 mod authorize;
 mod cookies;
 mod csrf;
+mod device;
+mod factor_views;
 mod flow;
 mod logout;
+mod passkeys;
 mod render;
+mod second_factor;
 mod sign_in;
 mod sign_up;
+mod steps;
+mod totp;
 mod views;
 
 use axum::Router;
@@ -36,6 +45,25 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/login", get(sign_in::login_get).post(sign_in::login_post))
         .route(
+            "/login/second-factor",
+            post(second_factor::second_factor_post),
+        )
+        .route(
+            "/passkeys/sign-in/start",
+            post(passkeys::sign_in_start_post),
+        )
+        .route(
+            "/passkeys/sign-in/finish",
+            post(passkeys::sign_in_finish_post),
+        )
+        .route("/signup/passkey/start", post(passkeys::sign_up_start_post))
+        .route(
+            "/signup/passkey/finish",
+            post(passkeys::sign_up_finish_post),
+        )
+        .route("/device", get(device::device_get).post(device::device_post))
+        .route("/device/decision", post(device::device_decision_post))
+        .route(
             "/signup",
             get(sign_up::signup_get).post(sign_up::signup_post),
         )
@@ -49,7 +77,28 @@ pub fn routes() -> Router<AppState> {
             "/account/consents/revoke",
             post(account::revoke_consent_post),
         )
+        .route("/account/totp", post(totp::totp_start_post))
+        .route("/account/totp/confirm", post(totp::totp_confirm_post))
+        .route("/account/totp/remove", post(totp::totp_remove_post))
+        .route("/account/recovery-codes", post(totp::recovery_codes_post))
+        .route(
+            "/account/passkeys/register/start",
+            post(passkeys::register_start_post),
+        )
+        .route(
+            "/account/passkeys/register/finish",
+            post(passkeys::register_finish_post),
+        )
+        .route(
+            "/account/passkeys/rename",
+            post(account::rename_passkey_post),
+        )
+        .route(
+            "/account/passkeys/remove",
+            post(account::remove_passkey_post),
+        )
         .route("/assets/sign-in.css", get(render::stylesheet_get))
+        .route("/assets/webauthn.js", get(render::webauthn_script_get))
         .route("/branding/style.css", get(render::branding_stylesheet_get))
         .route("/branding/logo", get(render::branding_logo_get))
         .route("/favicon.ico", get(render::favicon_get))

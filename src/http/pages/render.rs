@@ -12,6 +12,8 @@ use crate::browser::Branding;
 
 /// The default stylesheet, compiled in.
 const STYLESHEET: &str = include_str!("../../../assets/sign-in.css");
+/// The pages' one script: the WebAuthn calls for passkeys, compiled in.
+const WEBAUTHN_JS: &str = include_str!("../../../assets/webauthn.js");
 
 /// What every page shows of the operator's branding, read once at start.
 pub struct Chrome {
@@ -52,6 +54,28 @@ impl Chrome {
 /// besides Sigil itself (a client's redirect URI: Chromium applies
 /// `form-action` to the redirect that answers a form).
 pub fn page(status: StatusCode, template: &impl Template, leads_to: Option<&str>) -> Response {
+    render(status, template, leads_to, false)
+}
+
+/// [`page`], and when `script` (the page shows passkey buttons) one that
+/// loads Sigil's one script (`/assets/webauthn.js`): its CSP then allows
+/// scripts and fetches from Sigil itself, and nothing inline. A page
+/// without passkeys keeps the stricter CSP.
+pub fn page_with_script_if(
+    script: bool,
+    status: StatusCode,
+    template: &impl Template,
+    leads_to: Option<&str>,
+) -> Response {
+    render(status, template, leads_to, script)
+}
+
+fn render(
+    status: StatusCode,
+    template: &impl Template,
+    leads_to: Option<&str>,
+    script: bool,
+) -> Response {
     let body = match template.render() {
         Ok(body) => body,
         Err(e) => {
@@ -68,8 +92,13 @@ pub fn page(status: StatusCode, template: &impl Template, leads_to: Option<&str>
         .and_then(origin)
         .map(|o| format!(" {o}"))
         .unwrap_or_default();
+    let scripts = if script {
+        " script-src 'self'; connect-src 'self';"
+    } else {
+        ""
+    };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{form_action}; \
+        "default-src 'none';{scripts} style-src 'self'; img-src 'self'; form-action 'self'{form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     let h = response.headers_mut();
@@ -153,6 +182,13 @@ pub async fn stylesheet_get() -> Response {
     asset(
         "text/css; charset=utf-8",
         Bytes::from_static(STYLESHEET.as_bytes()),
+    )
+}
+
+pub async fn webauthn_script_get() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        Bytes::from_static(WEBAUTHN_JS.as_bytes()),
     )
 }
 

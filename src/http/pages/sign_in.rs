@@ -1,34 +1,56 @@
-//! The sign-in page: `GET /login` (for the account page) and the form
-//! every authorization request without a session is shown, posted to
-//! `POST /login`. The password goes through `oauth::check_password`, with
-//! the password grant's throttling, lockout, timing and audit.
+//! The sign-in page: `GET /login` (for the account and device pages) and
+//! the form every authorization request without a session is shown,
+//! posted to `POST /login`. The password goes through
+//! `oauth::check_password`, with the password grant's throttling, lockout,
+//! timing and audit. A user with an authenticator app is asked for a code
+//! next (`second_factor`), before any session exists.
 
 use axum::Extension;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use secrecy::SecretString;
 
 use super::super::AppState;
 use super::super::observe::ClientAddr;
-use super::cookies;
 use super::csrf::PageForm;
-use super::flow::{carried, current_session, proceed, unavailable, user_agent};
+use super::factor_views;
+use super::flow::{current_session, failed, then_from, then_of};
 use super::render::see_other;
+use super::steps::signed_in;
 use super::views::{self, WRONG};
-use crate::browser::session::LiveSession;
-use crate::oauth::authorize::{AuthorizationRequest, Done};
+use crate::authn::{Authn, Factor};
+use crate::oauth::authorize::Done;
+use crate::oauth::mfa::factors;
 use crate::oauth::{OAuthError, check_password};
-use crate::service::{self, Ops};
-use crate::store::UserRecord;
 
-pub async fn login_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    /// Sign in again even with a session (the account page asks for a
+    /// recent sign-in before sign-in methods change).
+    reauth: Option<String>,
+    /// A device page's user code to go back to.
+    device: Option<String>,
+}
+
+pub async fn login_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let now = state.sigil.clock.now();
-    match current_session(&state, &headers, now).await {
-        Ok(Some(_)) => see_other("/account"),
-        Ok(None) => views::sign_in_form(&state, &headers, None, None, StatusCode::OK),
-        Err(response) => response,
+    let then = match then_from(&state, None, query.device.as_deref(), now).await {
+        Ok(then) => then,
+        Err(response) => return response,
+    };
+    if query.reauth.is_none() {
+        match current_session(&state, &headers, now).await {
+            Ok(Some(_)) => return see_other(&then.location(Done::default())),
+            Ok(None) => {}
+            Err(response) => return response,
+        }
     }
+    views::sign_in_form(&state, &headers, &then, None, StatusCode::OK)
 }
 
 #[tracing::instrument(skip_all, name = "login_post")]
@@ -39,14 +61,14 @@ pub async fn login_post(
 ) -> Response {
     let sigil = &state.sigil;
     let now = sigil.clock.now();
-    let request = match carried(&state, &form, now).await {
-        Ok(request) => request,
+    let then = match then_of(&state, &form, now).await {
+        Ok(then) => then,
         Err(response) => return response,
     };
     let username = form.get("username").unwrap_or_default().to_string();
     let password = SecretString::from(form.get("password").unwrap_or_default().to_string());
     let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    let client_id = request.as_ref().map_or("account", |r| r.client.id.as_str());
+    let client_id = then.client_id().unwrap_or("account");
     let user = match check_password(sigil, &username, &password, client_id, from, now).await {
         Ok(user) => user,
         Err(e) => {
@@ -75,71 +97,23 @@ pub async fn login_post(
                     )
                 }
             };
-            return form_again(&state, &form, request.as_ref(), &username, message, status);
+            let failed = Some((username.as_str(), message));
+            return views::sign_in_form(&state, &form.headers, &then, failed, status);
         }
     };
-    signed_in(&state, &form.headers, request.as_ref(), &user, now).await
-}
-
-fn form_again(
-    state: &AppState,
-    form: &PageForm,
-    request: Option<&AuthorizationRequest>,
-    username: &str,
-    message: &str,
-    status: StatusCode,
-) -> Response {
-    views::sign_in_form(
-        state,
-        &form.headers,
-        request,
-        Some((username, message)),
-        status,
-    )
-}
-
-/// After a successful sign-in (or sign-up): ends the browser's previous
-/// session, opens a new one (a fresh id, against session fixation), sets
-/// its cookie, and goes on with the request (or to the account page).
-pub(super) async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: Option<&AuthorizationRequest>,
-    user: &UserRecord,
-    now: i64,
-) -> Response {
-    let sigil = &state.sigil;
-    let actor = format!("user:{}", user.id);
-    let ops = Ops::on(sigil, &actor);
-    if let Ok(Some(previous)) = current_session(state, headers, now).await
-        && let Err(e) =
-            service::browser::sign_out(&ops, &previous.sid, Some(&previous.user.id)).await
-    {
-        return unavailable(&state.chrome, e);
+    // RFC 6238 as a second step: a user with an authenticator app gives a
+    // code before any session opens (the half sign-in is a signed cookie).
+    let enrolled = match factors(sigil, &user.id).await {
+        Ok(f) => f,
+        Err(e) => return failed(&state.chrome, e),
+    };
+    if enrolled.totp {
+        return factor_views::after_password(&state, &form.headers, &then, &user, enrolled, now);
     }
-    let client_id = request.map(|r| r.client.id.as_str());
-    let (secret, sid) =
-        match service::browser::sign_in(&ops, user, user_agent(headers), client_id).await {
-            Ok(opened) => opened,
-            Err(e) => return unavailable(&state.chrome, e),
-        };
-    let max_age = sigil.config.sign_in.session_absolute_ttl.as_secs();
-    let cookie = cookies::set(&sigil.config, cookies::SESSION, &secret, max_age);
-    let live = LiveSession {
-        sid,
-        user: user.clone(),
-        auth_time: now,
+    let authn = Authn::with(Factor::Password);
+    let done = Done {
+        signed_in: true,
+        ..Done::default()
     };
-    let mut response = match request {
-        Some(request) => {
-            let done = Done {
-                signed_in: true,
-                consented: false,
-            };
-            proceed(state, headers, request, Some(&live), done, now).await
-        }
-        None => see_other("/account"),
-    };
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    signed_in(&state, &form.headers, &then, &user, &authn, now, done).await
 }

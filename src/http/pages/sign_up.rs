@@ -12,9 +12,11 @@ use secrecy::SecretString;
 use super::super::AppState;
 use super::super::observe::ClientAddr;
 use super::csrf::{CsrfToken, PageForm};
-use super::flow::{carried, unavailable};
-use super::render::{Chrome, error_page, page};
-use super::sign_in::signed_in;
+use super::flow::{then_of, unavailable};
+use super::render::{Chrome, error_page, page_with_script_if};
+use super::steps::signed_in;
+use crate::authn::{Authn, Factor};
+use crate::oauth::authorize::Done;
 use crate::passwords::PasswordError;
 use crate::service::{self, Ops};
 use crate::store::StoreError;
@@ -26,15 +28,19 @@ struct SignUpPage<'a> {
     chrome: &'a Chrome,
     csrf: String,
     request: &'a str,
+    device: &'a str,
     username: &'a str,
     email: &'a str,
     errors: Vec<String>,
     sign_in_href: String,
+    /// Accounts with a passkey alone may be made (`mfa.passkey_only_accounts`).
+    passkey_only: bool,
 }
 
 #[derive(serde::Deserialize)]
 pub struct SignUpQuery {
     request: Option<String>,
+    device: Option<String>,
 }
 
 fn closed(state: &AppState) -> Response {
@@ -48,28 +54,36 @@ fn closed(state: &AppState) -> Response {
 fn render(
     state: &AppState,
     headers: &HeaderMap,
-    request: &str,
+    (request, device): (&str, &str),
     (username, email): (&str, &str),
     errors: Vec<String>,
     status: StatusCode,
 ) -> Response {
     let csrf = CsrfToken::for_page(state, headers);
     // Back to the sign-in form of the same request (or the plain one).
-    let sign_in_href = if request.is_empty() {
-        "/login".to_string()
-    } else {
+    let sign_in_href = if !request.is_empty() {
         format!("/authorize?{request}")
+    } else if !device.is_empty() {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("device", device);
+        format!("/login?{}", query.finish())
+    } else {
+        "/login".to_string()
     };
     let view = SignUpPage {
         chrome: &state.chrome,
         csrf: csrf.token.clone(),
         request,
+        device,
         username,
         email,
         errors,
         sign_in_href,
+        passkey_only: state.sigil.config.mfa.passkey_only_accounts
+            && state.sigil.webauthn.is_some(),
     };
-    csrf.attach(page(status, &view, None))
+    let script = view.passkey_only;
+    csrf.attach(page_with_script_if(script, status, &view, None))
 }
 
 pub async fn signup_get(
@@ -81,10 +95,11 @@ pub async fn signup_get(
         return closed(&state);
     }
     let request = query.request.unwrap_or_default();
+    let device = query.device.unwrap_or_default();
     render(
         &state,
         &headers,
-        &request,
+        (&request, &device),
         ("", ""),
         Vec::new(),
         StatusCode::OK,
@@ -102,18 +117,19 @@ pub async fn signup_post(
         return closed(&state);
     }
     let now = sigil.clock.now();
-    let request = match carried(&state, &form, now).await {
-        Ok(request) => request,
+    let then = match then_of(&state, &form, now).await {
+        Ok(then) => then,
         Err(response) => return response,
     };
     let carried_text = form.get("request").unwrap_or_default();
+    let carried_device = form.get("device").unwrap_or_default();
     let username = form.get("username").unwrap_or_default();
     let email = form.get("email").unwrap_or_default();
     let again = |errors: Vec<String>, status| {
         render(
             &state,
             &form.headers,
-            carried_text,
+            (carried_text, carried_device),
             (username, email),
             errors,
             status,
@@ -172,5 +188,10 @@ pub async fn signup_post(
         Ok(None) => return unavailable(&state.chrome, StoreError::NotFound),
         Err(e) => return unavailable(&state.chrome, e),
     };
-    signed_in(&state, &form.headers, request.as_ref(), &user, now).await
+    let authn = Authn::with(Factor::Password);
+    let done = Done {
+        signed_in: true,
+        ..Done::default()
+    };
+    signed_in(&state, &form.headers, &then, &user, &authn, now, done).await
 }

@@ -1,4 +1,4 @@
-//! The two forms a request may stop at: sign-in and consent.
+//! The forms a request may stop at: sign-in and consent.
 
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode};
@@ -6,9 +6,9 @@ use axum::response::Response;
 
 use super::super::AppState;
 use super::csrf::CsrfToken;
-use super::render::{Chrome, page};
+use super::flow::{Then, carry};
+use super::render::{Chrome, page_with_script_if};
 use crate::browser::session::LiveSession;
-use crate::oauth::Params;
 use crate::oauth::authorize::{AuthorizationRequest, Done};
 
 /// The one message every failed sign-in gets.
@@ -20,21 +20,27 @@ struct SignInPage<'a> {
     chrome: &'a Chrome,
     csrf: String,
     request: String,
+    device: String,
     client_id: Option<&'a str>,
     username: &'a str,
     error: Option<&'a str>,
     registration: bool,
+    /// `/signup?…`, carrying where to go on to.
+    sign_up_href: String,
+    /// Passkeys work on this server (its issuer is a domain name).
+    passkeys: bool,
 }
 
-/// Renders the sign-in form for `request` (or for the account page).
+/// Renders the sign-in form, to go on to `then` once signed in.
 pub(super) fn sign_in_form(
     state: &AppState,
     headers: &HeaderMap,
-    request: Option<&AuthorizationRequest>,
+    then: &Then,
     failed: Option<(&str, &str)>,
     status: StatusCode,
 ) -> Response {
     let csrf = CsrfToken::for_page(state, headers);
+    let request = then.request();
     let (username, error) = match failed {
         Some((username, message)) => (username, Some(message)),
         None => (
@@ -44,43 +50,34 @@ pub(super) fn sign_in_form(
             None,
         ),
     };
+    let (request_field, device) = then.fields(Done::default());
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if !request_field.is_empty() {
+        query.append_pair("request", &request_field);
+    }
+    if !device.is_empty() {
+        query.append_pair("device", &device);
+    }
+    let query = query.finish();
     let view = SignInPage {
         chrome: &state.chrome,
         csrf: csrf.token.clone(),
-        request: request
-            .map(|r| carry(r, Done::default()))
-            .unwrap_or_default(),
-        client_id: request.map(|r| r.client.id.as_str()),
+        request: request_field,
+        device,
+        client_id: then.client_id(),
         username,
         error,
         registration: state.sigil.config.registration,
+        sign_up_href: if query.is_empty() {
+            "/signup".into()
+        } else {
+            format!("/signup?{query}")
+        },
+        passkeys: state.sigil.webauthn.is_some(),
     };
     let leads_to = request.map(|r| r.redirect_uri.as_str());
-    csrf.attach(page(status, &view, leads_to))
-}
-
-/// The parameters a page carries to the next step. After a sign-in on
-/// this request, `prompt=login` and `max_age` are satisfied: carrying
-/// them would ask again after consent.
-pub(super) fn carry(request: &AuthorizationRequest, done: Done) -> String {
-    let mut params: Params = request.params.clone();
-    if done.signed_in {
-        let prompt: Vec<&str> = params
-            .get("prompt")
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|p| !p.is_empty() && *p != "login")
-            .collect();
-        let prompt = prompt.join(" ");
-        params = params.with("prompt", Some(&prompt)).with("max_age", None);
-    }
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    let mut pairs: Vec<_> = params.iter().collect();
-    pairs.sort();
-    for (name, value) in pairs {
-        query.append_pair(name, value);
-    }
-    query.finish()
+    let script = view.passkeys;
+    csrf.attach(page_with_script_if(script, status, &view, leads_to))
 }
 
 #[derive(Template)]
@@ -95,7 +92,7 @@ struct ConsentPage<'a> {
 }
 
 /// What each well-known scope lets the client do, in the user's words.
-fn describe(scope: &str) -> &'static str {
+pub(super) fn describe(scope: &str) -> &'static str {
     match scope {
         "openid" => "confirm who you are",
         "profile" => "see your username",
@@ -125,5 +122,9 @@ pub(super) fn consent_form(
             .map(|s| (s.to_string(), describe(s)))
             .collect(),
     };
-    csrf.attach(page(StatusCode::OK, &view, Some(&request.redirect_uri)))
+    csrf.attach(super::render::page(
+        StatusCode::OK,
+        &view,
+        Some(&request.redirect_uri),
+    ))
 }
