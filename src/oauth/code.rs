@@ -18,7 +18,7 @@ use crate::keys::Alg;
 use crate::revocation;
 use crate::scope::Scopes;
 use crate::state::Sigil;
-use crate::store::{AuthCodeRecord, CodeSpend};
+use crate::store::{AuthCodeRecord, CodeSpend, UserRecord};
 use crate::tokens::{IdClaims, at_hash, hash_secret, sign_id_token};
 
 fn invalid(why: &str) -> OAuthError {
@@ -106,7 +106,8 @@ pub async fn code_grant(
     let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
     let id_token = if scope.contains("openid") {
         let facts = IdFacts {
-            user_id: &record.user_id,
+            user: &user,
+            scope: &scope,
             auth_time: record.auth_time,
             nonce: record.nonce.as_deref(),
             sid: record.sid.as_deref(),
@@ -156,7 +157,9 @@ async fn replayed(sigil: &Sigil, client: &Client, record: &AuthCodeRecord, now: 
 
 /// What an ID token says of the sign-in behind it.
 pub struct IdFacts<'a> {
-    pub user_id: &'a str,
+    pub user: &'a UserRecord,
+    /// The granted scope (which profile claims to include).
+    pub scope: &'a Scopes,
     pub auth_time: i64,
     pub nonce: Option<&'a str>,
     /// The browser session it happened in.
@@ -182,7 +185,7 @@ pub fn id_token(
         .as_secs() as i64;
     let claims = IdClaims {
         iss: sigil.config.issuer.clone(),
-        sub: facts.user_id.to_string(),
+        sub: facts.user.id.clone(),
         aud: client.id.clone(),
         exp: now + ttl,
         iat: now,
@@ -193,6 +196,16 @@ pub fn id_token(
         at_hash: Some(at_hash(alg, access_token)),
         acr: Some(facts.authn.acr.as_str().to_string()),
         amr: Some(facts.authn.amr.clone()),
+        preferred_username: facts
+            .scope
+            .contains("profile")
+            .then(|| facts.user.username.clone()),
+        email: facts
+            .scope
+            .contains("email")
+            .then(|| facts.user.email.clone()),
+        // Sigil does not verify addresses (as UserInfo says).
+        email_verified: facts.scope.contains("email").then_some(false),
     };
     sign_id_token(key, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))
 }

@@ -73,7 +73,9 @@ pub async fn authorize(
             created_at: now,
             expires_at: now + DEVICE_CODE_TTL,
             poll_interval: POLL_INTERVAL,
-            next_poll_at: now + POLL_INTERVAL,
+            // §3.5: the interval is between polls; the first may come at
+            // once (client libraries poll as soon as they show the code).
+            next_poll_at: now,
             polled_too_soon: false,
             status: DeviceStatus::Pending,
             user_id: None,
@@ -271,7 +273,8 @@ async fn issue(
     let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
     let id_token = if scope.contains("openid") {
         let facts = IdFacts {
-            user_id: &user.id,
+            user: &user,
+            scope: &scope,
             auth_time: record.auth_time.unwrap_or(session.started),
             nonce: None,
             sid: record.sid.as_deref(),

@@ -1,6 +1,6 @@
 //! OpenID Connect ID tokens (OIDC Core §2, §3.1.3.6): header `{alg, kid,
 //! typ: "JWT"}`, claims `iss sub aud exp iat auth_time nonce azp sid
-//! at_hash acr amr`. Signed by the same keyring as access tokens; their `typ`
+//! at_hash acr amr`, and the scopes' profile claims. Signed by the same keyring as access tokens; their `typ`
 //! keeps them from ever passing as one (see `access::verify_access_token`).
 
 use std::collections::HashSet;
@@ -37,6 +37,16 @@ pub struct IdClaims {
     /// OIDC Core §2, RFC 8176: how the user authenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// OIDC Core §5.4: with the `profile` scope, as UserInfo has it (an
+    /// app without a UserInfo call, a device among them, still has a name
+    /// to show).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// With the `email` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 pub fn sign_id_token(key: &SigningKey, claims: &IdClaims) -> Result<String, TokenError> {

@@ -18,7 +18,13 @@ pub const LOGOUT_REDIRECT: &str = "https://app.example/bye";
 /// A code-flow client: `openid profile email`, the registered redirect URIs
 /// above, refresh allowed.
 pub async fn code_client(app: &TestApp, id: &str, public: bool, first_party: bool) -> TestClient {
-    app.client_from(NewClient {
+    app.client_from(code_client_settings(id, public, first_party))
+        .await
+}
+
+/// What [`code_client`] registers, for a test to change before it does.
+pub fn code_client_settings(id: &str, public: bool, first_party: bool) -> NewClient {
+    NewClient {
         id: id.to_string(),
         public,
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
@@ -27,8 +33,7 @@ pub async fn code_client(app: &TestApp, id: &str, public: bool, first_party: boo
         post_logout_redirect_uris: vec![LOGOUT_REDIRECT.into()],
         first_party,
         ..NewClient::default()
-    })
-    .await
+    }
 }
 
 /// A PKCE verifier and its S256 challenge.
@@ -83,6 +88,29 @@ impl Page {
 
     pub fn is_consent_form(&self) -> bool {
         self.body.contains("id=\"consent-form\"")
+    }
+
+    pub fn is_second_factor_form(&self) -> bool {
+        self.body.contains("action=\"/login/second-factor\"")
+    }
+
+    /// The `href` of the link with `id`, unescaped.
+    pub fn field_href(&self, id: &str) -> Option<String> {
+        let at = self.body.find(&format!("id=\"{id}\""))?;
+        let tag_start = self.body[..at].rfind('<')?;
+        let tag_end = self.body[at..].find('>')? + at;
+        let tag = &self.body[tag_start..tag_end];
+        let start = tag.find("href=\"")? + 6;
+        let end = tag[start..].find('"')? + start;
+        Some(unescape(&tag[start..end]))
+    }
+
+    /// The text of the element with `id` (up to its first `<`), unescaped.
+    pub fn text_of(&self, id: &str) -> Option<String> {
+        let marker = format!("id=\"{id}\">");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find('<')? + start;
+        Some(unescape(&self.body[start..end]))
     }
 }
 
@@ -203,16 +231,68 @@ impl<'a> Browser<'a> {
         );
         let csrf = page.field("csrf").expect("csrf field");
         let request = page.field("request").unwrap_or_default();
+        let device = page.field("device").unwrap_or_default();
         self.post(
             "/login",
             &[
                 ("csrf", &csrf),
                 ("request", &request),
+                ("device", &device),
                 ("username", username),
                 ("password", password),
             ],
         )
         .await
+    }
+
+    /// Submits a code on the second-factor page `page` shows: a TOTP code
+    /// (`code`) or a recovery code (`recovery_code`).
+    pub async fn second_factor(&mut self, page: &Page, field: &str, code: &str) -> Page {
+        assert!(
+            page.is_second_factor_form(),
+            "not the second-factor page: {}",
+            page.body
+        );
+        let csrf = page.field("csrf").expect("csrf field");
+        let request = page.field("request").unwrap_or_default();
+        let device = page.field("device").unwrap_or_default();
+        self.post(
+            "/login/second-factor",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("device", &device),
+                (field, code),
+            ],
+        )
+        .await
+    }
+
+    /// POSTs JSON as the pages' script does, with the page's CSRF token in
+    /// `X-CSRF-Token`; returns the status, the JSON answer and the page.
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        csrf: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.app.url(path))
+            .header(header::COOKIE, self.cookie_header())
+            .header("x-csrf-token", csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let page = self.take(response).await;
+        let json = serde_json::from_str(&page.body).unwrap_or(serde_json::Value::Null);
+        (page.status, json)
+    }
+
+    /// Whether the browser holds a session cookie.
+    pub fn has_session(&self) -> bool {
+        self.cookies.keys().any(|k| k.ends_with("sigil_session"))
     }
 
     /// Answers the consent form `page` shows.
@@ -283,4 +363,11 @@ pub async fn exchange(app: &TestApp, client: &TestClient, code: &str, verifier: 
         ],
     )
     .await
+}
+
+/// The claims of a JWT (signature checked elsewhere).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = B64.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims JSON")
 }

@@ -666,3 +666,20 @@ pub fn session_records(
     };
     (token, family, first)
 }
+
+/// The newest audit event `action`, waiting (up to 10 s) for the batch
+/// writer to store it.
+pub async fn until_audited(app: &TestApp, action: &str) -> sigil::store::AuditRecord {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = app.sigil.store.recent_audit(1000).await.expect("audit");
+        if let Some(event) = events.into_iter().rev().find(|e| e.action == action) {
+            return event;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {action} in the audit trail"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -2,6 +2,7 @@
 //! slow-to-link binary). Every storage-touching test runs on SQLite always
 //! and on Postgres when a server is reachable (see helpers.rs).
 
+mod authenticator;
 mod browser;
 mod helpers;
 
@@ -12,16 +13,20 @@ mod cli;
 mod client_lifetimes;
 mod code_clients;
 mod conformance;
+mod device;
+mod device_example;
 mod discovery;
 mod forged_tokens;
 mod introspection;
 mod keys;
 mod login_example;
+mod mfa;
 mod multi_node;
 mod observability;
 mod oidc;
 mod one_path;
 mod openapi;
+mod passkeys;
 mod properties;
 mod pruning;
 mod refresh;

@@ -11,7 +11,10 @@
 //! Refusals follow RFC 6750 §3: 401 with `WWW-Authenticate: Bearer
 //! realm="…"` (and `error="invalid_token"` when a token was sent), 403 with
 //! `error="insufficient_scope", scope="…"`, and a JSON body `{error,
-//! error_description}`. While the verifier fails closed the answer is 503.
+//! error_description}`; a token whose sign-in was too weak for the route
+//! gets RFC 9470's 401 `error="insufficient_user_authentication",
+//! acr_values="…"`, which tells the app to step the user up. While the
+//! verifier fails closed the answer is 503.
 //!
 //! The extractors find the [`Verifier`] in the router state through
 //! [`FromRef`], so the state is either the verifier itself or a struct
@@ -62,6 +65,9 @@ enum Kind {
     InvalidRequest(&'static str),
     InvalidToken(VerifyError),
     InsufficientScope(Cow<'static, str>),
+    /// RFC 9470 §3: the sign-in behind the token was weaker than the
+    /// `acr` the route requires.
+    InsufficientUserAuthentication(Cow<'static, str>),
     Unavailable(Staleness),
 }
 
@@ -82,6 +88,15 @@ impl Rejection {
         }
     }
 
+    /// The refusal for a valid token whose sign-in did not reach `acr`
+    /// (RFC 9470: 401 `insufficient_user_authentication` with `acr_values`).
+    pub fn insufficient_user_authentication(acr: impl Into<Cow<'static, str>>) -> Rejection {
+        Rejection {
+            realm: None,
+            kind: Kind::InsufficientUserAuthentication(acr.into()),
+        }
+    }
+
     /// Sets the `realm` of the challenge.
     #[must_use]
     pub fn with_realm(mut self, realm: impl Into<String>) -> Rejection {
@@ -99,7 +114,9 @@ impl Rejection {
     /// ```
     pub fn status(&self) -> StatusCode {
         match &self.kind {
-            Kind::MissingToken | Kind::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Kind::MissingToken
+            | Kind::InvalidToken(_)
+            | Kind::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
             Kind::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Kind::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Kind::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +142,10 @@ impl Rejection {
             Kind::InsufficientScope(scope) => (
                 "insufficient_scope",
                 format!("this endpoint requires the {scope} scope"),
+            ),
+            Kind::InsufficientUserAuthentication(acr) => (
+                "insufficient_user_authentication",
+                format!("this endpoint requires a sign-in of at least {acr}"),
             ),
             Kind::Unavailable(s) => ("temporarily_unavailable", s.to_string()),
         };
@@ -167,6 +188,11 @@ impl Rejection {
             Kind::InsufficientScope(scope) => {
                 params.push(format!("error=\"{code}\""));
                 params.push(format!("scope=\"{}\"", quote(scope)));
+            }
+            Kind::InsufficientUserAuthentication(acr) => {
+                params.push(format!("error=\"{code}\""));
+                params.push(format!("error_description=\"{}\"", quote(description)));
+                params.push(format!("acr_values=\"{}\"", quote(acr)));
             }
             Kind::Unavailable(_) => return None,
         }
@@ -218,6 +244,9 @@ impl std::fmt::Display for Rejection {
             Kind::InvalidRequest(why) => f.write_str(why),
             Kind::InvalidToken(e) => write!(f, "{e}"),
             Kind::InsufficientScope(s) => write!(f, "the token lacks the {s} scope"),
+            Kind::InsufficientUserAuthentication(a) => {
+                write!(f, "the sign-in behind the token did not reach {a}")
+            }
             Kind::Unavailable(s) => write!(f, "{s}"),
         }
     }
@@ -242,6 +271,26 @@ impl Claims {
             Ok(())
         } else {
             Err(Rejection::insufficient_scope(scope))
+        }
+    }
+
+    /// Refuses with RFC 9470's 401 `insufficient_user_authentication`
+    /// unless the user's sign-in reached `acr` ([`Claims::acr_at_least`]):
+    /// the app then asks Sigil again with `acr_values`.
+    ///
+    /// ```
+    /// # let claims: sigil_verify::Claims = serde_json::from_value(serde_json::json!({
+    /// #   "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+    /// #   "client_id": "c", "acr": "urn:sigil:acr:1fa", "amr": ["pwd"]})).unwrap();
+    /// assert!(claims.require_acr("urn:sigil:acr:1fa").is_ok());
+    /// let refused = claims.require_acr("urn:sigil:acr:mfa").unwrap_err();
+    /// assert_eq!(refused.status(), 401);
+    /// ```
+    pub fn require_acr(&self, acr: &'static str) -> Result<(), Rejection> {
+        if self.acr_at_least(acr) {
+            Ok(())
+        } else {
+            Err(Rejection::insufficient_user_authentication(acr))
         }
     }
 }
@@ -479,6 +528,8 @@ where
 pub struct VerifyLayer {
     verifier: Verifier,
     scopes: Arc<[Cow<'static, str>]>,
+    /// The authentication context class the user's sign-in must reach.
+    acr: Option<Cow<'static, str>>,
 }
 
 impl VerifyLayer {
@@ -487,6 +538,7 @@ impl VerifyLayer {
         VerifyLayer {
             verifier,
             scopes: Arc::new([]),
+            acr: None,
         }
     }
 
@@ -496,8 +548,19 @@ impl VerifyLayer {
         let mut scopes = self.scopes.to_vec();
         scopes.push(scope.into());
         VerifyLayer {
-            verifier: self.verifier,
             scopes: scopes.into(),
+            ..self
+        }
+    }
+
+    /// Also requires a sign-in of at least `acr` (see
+    /// [`Claims::acr_at_least`]); a weaker one gets RFC 9470's 401
+    /// `insufficient_user_authentication`.
+    #[must_use]
+    pub fn require_acr(self, acr: impl Into<Cow<'static, str>>) -> VerifyLayer {
+        VerifyLayer {
+            acr: Some(acr.into()),
+            ..self
         }
     }
 }
@@ -549,6 +612,13 @@ where
             if let Some(missing) = layer.scopes.iter().find(|s| !claims.has_scope(s)) {
                 let rejection =
                     Rejection::insufficient_scope(missing.clone()).with_realm(verifier.realm());
+                return Ok(rejection.to_response());
+            }
+            if let Some(acr) = &layer.acr
+                && !claims.acr_at_least(acr)
+            {
+                let rejection = Rejection::insufficient_user_authentication(acr.clone())
+                    .with_realm(verifier.realm());
                 return Ok(rejection.to_response());
             }
             request.extensions_mut().insert(claims);

@@ -6,8 +6,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The claims of an access token that passed every check.
 ///
 /// Sigil's access tokens follow RFC 9068: `iss sub aud exp iat nbf jti
-/// client_id scope`, plus `sid` when the token belongs to a login session.
-/// Claims a resource service has no use for are not kept.
+/// client_id scope`, plus `sid` when the token belongs to a login session
+/// and `acr`/`amr` (how the user signed in) for a user's token. Claims a
+/// resource service has no use for are not kept.
 ///
 /// ```
 /// # use sigil_verify::Claims;
@@ -47,7 +48,20 @@ pub struct Claims {
     /// The login session (refresh-token family), when issued with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The authentication context class the user's sign-in reached (see
+    /// [`ACR_ORDER`]); absent on a client's own token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user signed in: RFC 8176 values such as `pwd`, `otp`,
+    /// `hwk`, `swk`, `mfa`; empty on a client's own token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
+
+/// Sigil's authentication context classes, weakest first: a password; a
+/// password and a one-time code; a synced passkey (OpenID's `phr`,
+/// phishing-resistant); a device-bound passkey (`phrh`).
+pub const ACR_ORDER: [&str; 4] = ["urn:sigil:acr:1fa", "urn:sigil:acr:mfa", "phr", "phrh"];
 
 impl Claims {
     /// Whether the token was granted `scope` (an exact match of one of the
@@ -78,6 +92,42 @@ impl Claims {
             .unwrap_or("")
             .split(' ')
             .filter(|s| !s.is_empty())
+    }
+
+    /// Whether the user signed in with the RFC 8176 method `method` (e.g.
+    /// `mfa` for any two factors, `hwk` for a device-bound passkey).
+    ///
+    /// ```
+    /// # let claims: sigil_verify::Claims = serde_json::from_value(serde_json::json!({
+    /// #   "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+    /// #   "client_id": "c", "amr": ["pwd", "otp", "mfa"]})).unwrap();
+    /// assert!(claims.has_amr("mfa"));
+    /// assert!(!claims.has_amr("hwk"));
+    /// ```
+    pub fn has_amr(&self, method: &str) -> bool {
+        self.amr.iter().any(|m| m == method)
+    }
+
+    /// Whether the sign-in reached at least `required` in Sigil's order of
+    /// classes ([`ACR_ORDER`]); a class outside it must match exactly.
+    ///
+    /// ```
+    /// # let claims: sigil_verify::Claims = serde_json::from_value(serde_json::json!({
+    /// #   "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+    /// #   "client_id": "c", "acr": "phr"})).unwrap();
+    /// assert!(claims.acr_at_least("urn:sigil:acr:mfa"));
+    /// assert!(claims.acr_at_least("phr"));
+    /// assert!(!claims.acr_at_least("phrh"));
+    /// ```
+    pub fn acr_at_least(&self, required: &str) -> bool {
+        let Some(acr) = self.acr.as_deref() else {
+            return false;
+        };
+        let rank = |v: &str| ACR_ORDER.iter().position(|a| *a == v);
+        match (rank(acr), rank(required)) {
+            (Some(has), Some(needs)) => has >= needs,
+            _ => acr == required,
+        }
     }
 }
 
@@ -148,6 +198,20 @@ mod tests {
     fn duplicate_claims_are_refused() {
         let text = r#"{"iss":"i","sub":"s","sub":"t","aud":"a","exp":2,"iat":1,"jti":"j","client_id":"c"}"#;
         assert!(serde_json::from_str::<Claims>(text).is_err());
+    }
+
+    #[test]
+    fn a_clients_token_has_no_acr_and_meets_no_class() {
+        let c = claims(serde_json::json!({})).unwrap();
+        assert!(c.amr.is_empty());
+        assert!(!c.acr_at_least("urn:sigil:acr:1fa"));
+        let user =
+            claims(serde_json::json!({"acr": "urn:sigil:acr:mfa", "amr": ["pwd", "otp", "mfa"]}))
+                .unwrap();
+        assert!(user.acr_at_least("urn:sigil:acr:1fa"));
+        assert!(user.acr_at_least("urn:sigil:acr:mfa"));
+        assert!(!user.acr_at_least("phr"));
+        assert!(!user.acr_at_least("some-other-class"));
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_REFETCH_COOLDOWN, DEFAULT_STALENESS_BOUND,
     VerifierBuilder,
 };
-pub use claims::Claims;
+pub use claims::{ACR_ORDER, Claims};
 pub use clock::{Clock, SystemClock};
 pub use error::{BuildError, RevokedBy, StaleSource, Staleness, VerifyError};
 pub use fail_mode::FailMode;

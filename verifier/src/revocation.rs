@@ -154,6 +154,8 @@ mod tests {
             client_id: "c".into(),
             scope: None,
             sid: sid.map(Into::into),
+            acr: None,
+            amr: Vec::new(),
         }
     }
 

@@ -254,6 +254,8 @@ mod tests {
             client_id: "c".into(),
             scope: None,
             sid: None,
+            acr: None,
+            amr: Vec::new(),
         }
     }
 

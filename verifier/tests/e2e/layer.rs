@@ -112,3 +112,70 @@ async fn the_tower_layer_and_the_optional_extractor_answer_as_rfc_6750_says() {
         (0, false, None)
     );
 }
+
+/// RFC 9470 step-up: a route that requires a stronger sign-in than the
+/// token's answers 401 `insufficient_user_authentication` with the
+/// `acr_values` to ask Sigil for; a strong enough one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_requiring_a_second_factor_asks_for_step_up_as_rfc_9470_says() {
+    let sigil = TestSigil::start().await;
+    sigil.user("alice").await;
+    let app = sigil.notes_app("notes-web", "notes:read", Alg::EdDSA).await;
+    let feed = sigil.feed_client().await;
+    let verifier = sigil.verifier(&feed).build().await.unwrap();
+    let router = Router::new()
+        .route(
+            "/payments",
+            get(report).layer(VerifyLayer::new(verifier.clone()).require_acr("urn:sigil:acr:mfa")),
+        )
+        .route(
+            "/notes",
+            get(report).layer(VerifyLayer::new(verifier.clone()).require_acr("urn:sigil:acr:1fa")),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: &str| {
+        http.get(format!("{base}{path}"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+    };
+
+    // A password login: acr urn:sigil:acr:1fa, amr ["pwd"].
+    let password = sigil.access_token(&app, "alice").await;
+    let (_, claims) = crate::helpers::decode(&password);
+    assert_eq!(claims["acr"], "urn:sigil:acr:1fa");
+    assert_eq!(
+        get("/notes", &password).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refused = get("/payments", &password).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        r#"Bearer realm="notes", error="insufficient_user_authentication", error_description="this endpoint requires a sign-in of at least urn:sigil:acr:mfa", acr_values="urn:sigil:acr:mfa""#
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_user_authentication");
+
+    // A client's own token says nothing of a user's sign-in: refused too.
+    let service = sigil.service_token(&app).await;
+    assert_eq!(
+        get("/notes", &service).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The same user after a passkey sign-in (the claims as Sigil signs
+    // them): phr is stronger than mfa.
+    let (header, mut claims) = crate::helpers::decode(&password);
+    claims["acr"] = serde_json::json!("phr");
+    claims["amr"] = serde_json::json!(["swk", "user", "mfa"]);
+    claims["jti"] = serde_json::json!("stepped-up");
+    let key = sigil.signing_key(Alg::EdDSA);
+    let stepped = crate::helpers::forge(&header, &claims, Some(&key));
+    let ok = get("/payments", &stepped).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let verified = verifier.verify(&stepped).await.unwrap();
+    assert!(verified.has_amr("mfa") && verified.acr_at_least("phr"));
+}
