@@ -14,10 +14,11 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sigil_store::{
-    AuthCodeRecord, BrowserSessionRecord, ClientRecord, CodeSpend, ConsentRecord, Families,
-    FamilyRecord, KeyRecord, NewAudit, NewRevocation, PoolSettings, RefreshRecord, Retirement,
+    AuthCodeRecord, BrowserSessionRecord, CeremonyRecord, ClientRecord, CodeSpend, ConsentRecord,
+    DeviceCodeRecord, DeviceDecision, DeviceStatus, FactorsRemoved, Families, FamilyRecord,
+    KeyRecord, NewAudit, NewRevocation, PasskeyRecord, PoolSettings, RefreshRecord, Retirement,
     RevocationKind, RevocationRecord, SpendOutcome, Store, StoreError, ThrottleRecord,
-    ThrottleRule, UserFamilies, UserRecord,
+    ThrottleRule, TotpRecord, UserFamilies, UserRecord,
 };
 
 const T0: i64 = 1_000_000;
@@ -66,6 +67,17 @@ contract!(
     browser_sessions,
     authorization_codes,
     consents,
+    totp_authenticators,
+    totp_rewrap,
+    recovery_codes,
+    passkeys,
+    passkey_accounts,
+    factor_resets,
+    ceremonies,
+    device_codes,
+    device_polling,
+    device_exchange,
+    device_pruning,
 );
 
 fn settings() -> PoolSettings {
@@ -447,6 +459,7 @@ async fn clients(store: &dyn Store) {
         audience: None,
         access_token_ttl_secs: None,
         refresh_token_ttl_secs: Some(3600),
+        require_mfa: true,
         ..client("spa", None)
     };
     store.insert_client(&web).await.expect("insert web");
@@ -512,6 +525,56 @@ async fn clients(store: &dyn Store) {
     assert!(!store.client_by_id("web").await.unwrap().unwrap().disabled);
     let err = store.set_client_disabled("cli", true).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "unknown: {err:?}");
+
+    // Requiring a second factor: set and cleared per client.
+    store.set_client_require_mfa("web", true).await.unwrap();
+    let web_now = store.client_by_id("web").await.unwrap().unwrap();
+    assert!(web_now.require_mfa);
+    assert_eq!(
+        web_now,
+        ClientRecord {
+            require_mfa: true,
+            ..rotated
+        },
+        "nothing else changes"
+    );
+    assert!(
+        store
+            .client_by_id("spa")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_mfa
+    );
+    store.set_client_require_mfa("spa", false).await.unwrap();
+    assert!(
+        !store
+            .client_by_id("spa")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_mfa
+    );
+    assert!(
+        store
+            .client_by_id("web")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_mfa
+    );
+    store.set_client_require_mfa("web", false).await.unwrap();
+    assert!(
+        !store
+            .client_by_id("web")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_mfa
+    );
+    let err = store.set_client_require_mfa("cli", true).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown: {err:?}");
+    assert_eq!(store.client_by_id("cli").await.unwrap(), None);
 }
 
 async fn keys(store: &dyn Store) {
@@ -963,6 +1026,20 @@ async fn families(store: &dyn Store) {
     );
     assert_eq!(store.refresh_token(b"nope").await.unwrap(), None);
     assert_eq!(store.refresh_session(b"nope").await.unwrap(), None);
+
+    // A family that does not say how its login began (one from before
+    // Sigil recorded it) reads back so.
+    let legacy = FamilyRecord {
+        amr: None,
+        acr: None,
+        ..family("f0", "u1", T0, T0 + 1000)
+    };
+    let h0 = token("h0", "f0", T0, T0 + 100);
+    store.create_family(&legacy, Some(&h0), None).await.unwrap();
+    assert_eq!(
+        store.refresh_token(b"h0").await.unwrap(),
+        Some((h0, legacy))
+    );
 
     // Without a first token (a client that may not refresh), and without
     // a password check.
@@ -1852,4 +1929,1088 @@ async fn consents(store: &dyn Store) {
     assert!(store.delete_consent("u1", "spa").await.unwrap());
     assert!(!store.delete_consent("u1", "spa").await.unwrap());
     assert_eq!(store.list_consents("u1").await.unwrap().len(), 1);
+}
+
+// ---- Second factors --------------------------------------------------------
+
+/// A TOTP enrolment awaiting its first code, its secret sealed as `secret`.
+fn totp_enrolment(user_id: &str, secret: &str, created_at: i64) -> TotpRecord {
+    TotpRecord {
+        user_id: user_id.to_string(),
+        secret: format!("sealed-{secret}").into_bytes(),
+        created_at,
+        confirmed_at: None,
+        last_step: 0,
+    }
+}
+
+/// Recovery-code digests, one per byte.
+fn digests(codes: &[u8]) -> Vec<Vec<u8>> {
+    codes.iter().map(|&c| vec![c; 32]).collect()
+}
+
+fn passkey(id: &str, user_id: &str, credential: u8, created_at: i64) -> PasskeyRecord {
+    PasskeyRecord {
+        id: id.to_string(),
+        user_id: user_id.to_string(),
+        credential_id: vec![credential; 16],
+        name: format!("Key {id}"),
+        credential: format!(r#"{{"cred":{credential},"counter":0}}"#),
+        backup_eligible: credential.is_multiple_of(2),
+        created_at,
+        last_used_at: None,
+    }
+}
+
+fn ceremony(id: u8, purpose: &str, user_id: Option<&str>, expires_at: i64) -> CeremonyRecord {
+    CeremonyRecord {
+        id_hash: vec![id; 32],
+        purpose: purpose.to_string(),
+        user_id: user_id.map(str::to_string),
+        state: format!(r#"{{"challenge":"c{id}"}}"#),
+        expires_at,
+    }
+}
+
+/// Every sealed TOTP secret, by user id.
+async fn sealed_secrets(store: &dyn Store) -> Vec<(String, Vec<u8>)> {
+    let mut secrets = store.totp_secrets().await.expect("TOTP secrets");
+    secrets.sort();
+    secrets
+}
+
+fn secret_of(user_id: &str, sealed: &str) -> (String, Vec<u8>) {
+    (user_id.to_string(), sealed.as_bytes().to_vec())
+}
+
+async fn unused(store: &dyn Store, user_id: &str) -> i64 {
+    store
+        .unused_recovery_codes(user_id)
+        .await
+        .expect("count recovery codes")
+}
+
+async fn totp_authenticators(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store.insert_user(&user("u2", "bob")).await.unwrap();
+    assert_eq!(store.totp("u1").await.unwrap(), None);
+
+    let first = totp_enrolment("u1", "first", T0);
+    store.put_totp(&first).await.expect("enrol");
+    assert_eq!(store.totp("u1").await.unwrap(), Some(first));
+    // An enrolment not yet confirmed is replaced by a new one.
+    let second = totp_enrolment("u1", "second", T0 + 10);
+    store.put_totp(&second).await.expect("enrol again");
+    assert_eq!(store.totp("u1").await.unwrap(), Some(second.clone()));
+    assert_eq!(store.totp("u2").await.unwrap(), None);
+
+    // Unconfirmed, it accepts no code.
+    assert!(!store.use_totp_step("u1", 100).await.unwrap());
+    assert_eq!(store.totp("u1").await.unwrap(), Some(second.clone()));
+
+    // Nothing to confirm: false, and the user's recovery codes stay.
+    store
+        .replace_recovery_codes("u2", &digests(&[7]), T0)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .confirm_totp("u2", 100, &digests(&[8, 9]), T0 + 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.totp("u2").await.unwrap(), None);
+    assert_eq!(unused(store, "u2").await, 1);
+    assert!(
+        !store
+            .use_recovery_code("u2", &[8; 32], T0 + 20)
+            .await
+            .unwrap()
+    );
+
+    // Confirming: the step counts as used, and the recovery codes are
+    // replaced.
+    store
+        .replace_recovery_codes("u1", &digests(&[1, 2]), T0)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .confirm_totp("u1", 100, &digests(&[3, 4, 5]), T0 + 20)
+            .await
+            .unwrap()
+    );
+    let confirmed = TotpRecord {
+        confirmed_at: Some(T0 + 20),
+        last_step: 100,
+        ..second.clone()
+    };
+    assert_eq!(store.totp("u1").await.unwrap(), Some(confirmed.clone()));
+    assert_eq!(unused(store, "u1").await, 3);
+    assert!(
+        !store
+            .use_recovery_code("u1", &[1; 32], T0 + 21)
+            .await
+            .unwrap(),
+        "the old codes are gone"
+    );
+    // Once: a second confirmation changes nothing.
+    assert!(
+        !store
+            .confirm_totp("u1", 200, &digests(&[6]), T0 + 30)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.totp("u1").await.unwrap(), Some(confirmed.clone()));
+    assert_eq!(unused(store, "u1").await, 3);
+    assert!(
+        !store
+            .use_recovery_code("u1", &[6; 32], T0 + 31)
+            .await
+            .unwrap()
+    );
+
+    // Confirmed, it is not replaced: it must be removed first.
+    let err = store
+        .put_totp(&totp_enrolment("u1", "third", T0 + 40))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("totp")),
+        "confirmed: {err:?}"
+    );
+    assert_eq!(store.totp("u1").await.unwrap(), Some(confirmed));
+
+    // A step is accepted once, and only after the newest accepted one (the
+    // confirming code's included).
+    assert!(!store.use_totp_step("u1", 100).await.unwrap());
+    assert!(!store.use_totp_step("u1", 99).await.unwrap());
+    assert!(store.use_totp_step("u1", 101).await.unwrap());
+    assert!(!store.use_totp_step("u1", 101).await.unwrap());
+    assert!(
+        store.use_totp_step("u1", 105).await.unwrap(),
+        "a gap is fine"
+    );
+    assert!(!store.use_totp_step("u1", 103).await.unwrap());
+    assert_eq!(store.totp("u1").await.unwrap().unwrap().last_step, 105);
+    // Not for a user without an authenticator.
+    assert!(!store.use_totp_step("u2", 200).await.unwrap());
+    assert!(!store.use_totp_step("u9", 200).await.unwrap());
+
+    // Every sealed secret, confirmed or not.
+    store
+        .put_totp(&totp_enrolment("u2", "bobs", T0 + 50))
+        .await
+        .unwrap();
+    assert_eq!(
+        sealed_secrets(store).await,
+        [
+            secret_of("u1", "sealed-second"),
+            secret_of("u2", "sealed-bobs")
+        ]
+    );
+
+    // Removing the authenticator removes the user's recovery codes too,
+    // and nobody else's.
+    assert!(store.delete_totp("u1").await.unwrap());
+    assert_eq!(store.totp("u1").await.unwrap(), None);
+    assert_eq!(unused(store, "u1").await, 0);
+    assert!(
+        !store
+            .use_recovery_code("u1", &[3; 32], T0 + 60)
+            .await
+            .unwrap()
+    );
+    assert!(!store.delete_totp("u1").await.unwrap(), "already removed");
+    assert_eq!(unused(store, "u2").await, 1);
+    assert!(store.totp("u2").await.unwrap().is_some());
+    assert_eq!(
+        sealed_secrets(store).await,
+        [secret_of("u2", "sealed-bobs")]
+    );
+    assert!(!store.use_totp_step("u1", 200).await.unwrap());
+
+    // Removed, the user may enrol afresh.
+    let again = totp_enrolment("u1", "fourth", T0 + 70);
+    store.put_totp(&again).await.expect("enrol after removal");
+    assert_eq!(store.totp("u1").await.unwrap(), Some(again));
+}
+
+async fn totp_rewrap(store: &dyn Store) {
+    for (id, name) in [("u1", "alice"), ("u2", "bob"), ("u3", "carol")] {
+        store.insert_user(&user(id, name)).await.unwrap();
+    }
+    // u1 confirmed, u2 enrolling, u3 without an authenticator.
+    store
+        .put_totp(&totp_enrolment("u1", "u1", T0))
+        .await
+        .unwrap();
+    assert!(store.confirm_totp("u1", 40, &[], T0 + 1).await.unwrap());
+    store
+        .put_totp(&totp_enrolment("u2", "u2", T0))
+        .await
+        .unwrap();
+    let k = key("k", "ES256", T0, T0);
+    assert!(store.schedule_key(&k, None, None, T0).await.unwrap());
+
+    // Keys and secrets in one batch.
+    store
+        .rewrap_keys(
+            &[("k".to_string(), b"rewrapped-k".to_vec())],
+            &[
+                secret_of("u1", "rewrapped-u1"),
+                secret_of("u2", "rewrapped-u2"),
+            ],
+        )
+        .await
+        .expect("rewrap");
+    assert_eq!(
+        key_by_kid(store, "k").await.private_key.as_deref(),
+        Some(&b"rewrapped-k"[..])
+    );
+    assert_eq!(
+        store.totp("u1").await.unwrap(),
+        Some(TotpRecord {
+            secret: b"rewrapped-u1".to_vec(),
+            confirmed_at: Some(T0 + 1),
+            last_step: 40,
+            ..totp_enrolment("u1", "u1", T0)
+        }),
+        "only the secret changes"
+    );
+    assert_eq!(
+        sealed_secrets(store).await,
+        [
+            secret_of("u1", "rewrapped-u1"),
+            secret_of("u2", "rewrapped-u2")
+        ]
+    );
+
+    // All or nothing: a user without an authenticator, or no user at all,
+    // fails the whole batch, keys included; so does a bad kid.
+    for (kid, bad_user) in [("k", "u3"), ("k", "u9"), ("nope", "u2")] {
+        let result = store
+            .rewrap_keys(
+                &[(kid.to_string(), b"again-k".to_vec())],
+                &[secret_of("u1", "again-u1"), secret_of(bad_user, "again")],
+            )
+            .await;
+        assert!(result.is_err(), "rewrapping {kid} and {bad_user} must fail");
+        assert_eq!(
+            key_by_kid(store, "k").await.private_key.as_deref(),
+            Some(&b"rewrapped-k"[..]),
+            "no key rewrapped when {kid}/{bad_user} fails"
+        );
+        assert_eq!(
+            sealed_secrets(store).await,
+            [
+                secret_of("u1", "rewrapped-u1"),
+                secret_of("u2", "rewrapped-u2")
+            ],
+            "no secret rewrapped when {kid}/{bad_user} fails"
+        );
+    }
+    assert_eq!(store.totp("u3").await.unwrap(), None, "none created");
+
+    // Secrets alone.
+    store
+        .rewrap_keys(&[], &[secret_of("u2", "only-u2")])
+        .await
+        .expect("rewrap secrets only");
+    assert_eq!(
+        sealed_secrets(store).await,
+        [secret_of("u1", "rewrapped-u1"), secret_of("u2", "only-u2")]
+    );
+    assert_eq!(
+        key_by_kid(store, "k").await.private_key.as_deref(),
+        Some(&b"rewrapped-k"[..])
+    );
+}
+
+async fn recovery_codes(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store.insert_user(&user("u2", "bob")).await.unwrap();
+    assert_eq!(unused(store, "u1").await, 0);
+
+    store
+        .replace_recovery_codes("u1", &digests(&[1, 2, 3]), T0)
+        .await
+        .expect("store codes");
+    // Another user may hold the same digest.
+    store
+        .replace_recovery_codes("u2", &digests(&[1, 9]), T0)
+        .await
+        .expect("store codes");
+    assert_eq!(unused(store, "u1").await, 3);
+    assert_eq!(unused(store, "u2").await, 2);
+
+    // Each is spent once.
+    assert!(
+        store
+            .use_recovery_code("u1", &[1; 32], T0 + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code("u1", &[1; 32], T0 + 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(unused(store, "u1").await, 2);
+    assert_eq!(unused(store, "u2").await, 2, "u2's digest 1 is unspent");
+    // Another user's code, or an unknown one, spends nothing.
+    assert!(
+        !store
+            .use_recovery_code("u1", &[9; 32], T0 + 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code("u1", &[8; 32], T0 + 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code("u9", &[2; 32], T0 + 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(unused(store, "u1").await, 2);
+    assert_eq!(unused(store, "u2").await, 2);
+    assert!(
+        store
+            .use_recovery_code("u2", &[1; 32], T0 + 4)
+            .await
+            .unwrap()
+    );
+    assert_eq!(unused(store, "u2").await, 1);
+
+    // Replacing removes the old codes, spent or not (a spent digest may
+    // come back, unspent).
+    store
+        .replace_recovery_codes("u1", &digests(&[1, 4, 5]), T0 + 10)
+        .await
+        .expect("replace codes");
+    assert_eq!(unused(store, "u1").await, 3);
+    assert!(
+        !store
+            .use_recovery_code("u1", &[2; 32], T0 + 11)
+            .await
+            .unwrap(),
+        "replaced"
+    );
+    assert!(
+        store
+            .use_recovery_code("u1", &[1; 32], T0 + 11)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_recovery_code("u1", &[4; 32], T0 + 11)
+            .await
+            .unwrap()
+    );
+    assert_eq!(unused(store, "u1").await, 1);
+    store
+        .replace_recovery_codes("u1", &[], T0 + 20)
+        .await
+        .expect("clear codes");
+    assert_eq!(unused(store, "u1").await, 0);
+    assert!(
+        !store
+            .use_recovery_code("u1", &[5; 32], T0 + 21)
+            .await
+            .unwrap()
+    );
+    assert_eq!(unused(store, "u2").await, 1, "only u1's replaced");
+}
+
+async fn passkeys(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store.insert_user(&user("u2", "bob")).await.unwrap();
+    let yubikey = passkey("p1", "u1", 1, T0 + 10);
+    let phone = passkey("p2", "u1", 2, T0);
+    let bobs = passkey("p3", "u2", 3, T0);
+    for p in [&yubikey, &phone, &bobs] {
+        store.insert_passkey(p).await.expect("insert passkey");
+    }
+    assert_eq!(
+        store.passkeys("u1").await.unwrap(),
+        vec![phone.clone(), yubikey.clone()],
+        "oldest first"
+    );
+    assert!(store.passkeys("u9").await.unwrap().is_empty());
+    assert_eq!(
+        store.passkey_by_credential_id(&[3; 16]).await.unwrap(),
+        Some(bobs.clone())
+    );
+    assert_eq!(
+        store.passkey_by_credential_id(&[9; 16]).await.unwrap(),
+        None
+    );
+
+    // A credential is registered once, whoever registers it.
+    let err = store
+        .insert_passkey(&passkey("p4", "u2", 1, T0 + 20))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("credential_id")),
+        "duplicate credential: {err:?}"
+    );
+    assert_eq!(store.passkeys("u2").await.unwrap(), vec![bobs.clone()]);
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        Some(yubikey.clone())
+    );
+
+    // A sign-in stores the credential as updated, and when.
+    store
+        .passkey_used("p1", r#"{"cred":1,"counter":7}"#, T0 + 30)
+        .await
+        .expect("passkey used");
+    let used = PasskeyRecord {
+        credential: r#"{"cred":1,"counter":7}"#.to_string(),
+        last_used_at: Some(T0 + 30),
+        ..yubikey.clone()
+    };
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        Some(used.clone())
+    );
+    assert_eq!(
+        store.passkeys("u1").await.unwrap(),
+        vec![phone.clone(), used.clone()],
+        "only p1"
+    );
+
+    // Renaming and removing: only the owner's, by its id.
+    assert!(!store.rename_passkey("u2", "p1", "Mine").await.unwrap());
+    assert!(!store.rename_passkey("u1", "p9", "Mine").await.unwrap());
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        Some(used.clone())
+    );
+    assert!(store.rename_passkey("u1", "p1", "Desk key").await.unwrap());
+    let renamed = PasskeyRecord {
+        name: "Desk key".to_string(),
+        ..used
+    };
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert!(!store.delete_passkey("u2", "p1").await.unwrap());
+    assert_eq!(
+        store.passkeys("u1").await.unwrap(),
+        vec![phone.clone(), renamed]
+    );
+    assert!(store.delete_passkey("u1", "p1").await.unwrap());
+    assert!(!store.delete_passkey("u1", "p1").await.unwrap());
+    assert_eq!(store.passkeys("u1").await.unwrap(), vec![phone]);
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        None
+    );
+    assert_eq!(store.passkeys("u2").await.unwrap(), vec![bobs.clone()]);
+
+    // Removed, the credential may be registered again.
+    let moved = passkey("p5", "u2", 1, T0 + 40);
+    store.insert_passkey(&moved).await.expect("register again");
+    assert_eq!(store.passkeys("u2").await.unwrap(), vec![bobs, moved]);
+}
+
+async fn passkey_accounts(store: &dyn Store) {
+    let carol = UserRecord {
+        password_hash: String::new(),
+        ..user("u1", "carol")
+    };
+    let carols = passkey("p1", "u1", 1, T0);
+    store
+        .insert_user_with_passkey(&carol, &carols)
+        .await
+        .expect("sign up with a passkey");
+    assert_eq!(store.user_by_id("u1").await.unwrap(), Some(carol.clone()));
+    assert_eq!(store.passkeys("u1").await.unwrap(), vec![carols.clone()]);
+
+    // A taken username or email: no user, and no passkey left behind.
+    let same_username = UserRecord {
+        email: "other@example.com".to_string(),
+        ..user("u2", "carol")
+    };
+    let same_email = UserRecord {
+        email: carol.email.clone(),
+        ..user("u2", "caroline")
+    };
+    for (taken, field) in [(&same_username, "username"), (&same_email, "email")] {
+        let err = store
+            .insert_user_with_passkey(taken, &passkey("p2", "u2", 2, T0))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(f) if f == field),
+            "same {field}: {err:?}"
+        );
+        assert_eq!(store.user_by_id("u2").await.unwrap(), None, "{field}");
+        assert_eq!(
+            store.passkey_by_credential_id(&[2; 16]).await.unwrap(),
+            None,
+            "{field}"
+        );
+        assert!(store.passkeys("u2").await.unwrap().is_empty(), "{field}");
+    }
+
+    // A registered credential: no passkey, and no user left behind.
+    let erin = user("u3", "erin");
+    let err = store
+        .insert_user_with_passkey(&erin, &passkey("p3", "u3", 1, T0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("credential_id")),
+        "same credential: {err:?}"
+    );
+    assert_eq!(store.user_by_id("u3").await.unwrap(), None);
+    assert_eq!(store.user_by_username("erin").await.unwrap(), None);
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        Some(carols)
+    );
+
+    // Nothing of the failed attempts holds a name: they are free.
+    let erins = passkey("p3", "u3", 3, T0);
+    store
+        .insert_user_with_passkey(&erin, &erins)
+        .await
+        .expect("sign up after the conflicts");
+    assert_eq!(store.user_by_username("erin").await.unwrap(), Some(erin));
+    assert_eq!(store.passkeys("u3").await.unwrap(), vec![erins]);
+    store
+        .insert_user_with_passkey(&same_email.clone(), &passkey("p2", "u2", 2, T0))
+        .await
+        .expect_err("carol's email is still hers");
+    store
+        .insert_user(&UserRecord {
+            email: "caroline@example.com".to_string(),
+            ..same_email
+        })
+        .await
+        .expect("u2 and caroline are free");
+}
+
+async fn factor_resets(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store.insert_user(&user("u2", "bob")).await.unwrap();
+    // u1: a confirmed authenticator, three codes, two passkeys.
+    store
+        .put_totp(&totp_enrolment("u1", "u1", T0))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .confirm_totp("u1", 10, &digests(&[1, 2, 3]), T0)
+            .await
+            .unwrap()
+    );
+    store
+        .insert_passkey(&passkey("p1", "u1", 1, T0))
+        .await
+        .unwrap();
+    store
+        .insert_passkey(&passkey("p2", "u1", 2, T0))
+        .await
+        .unwrap();
+    // u2: an enrolment, one code, one passkey.
+    store
+        .put_totp(&totp_enrolment("u2", "u2", T0))
+        .await
+        .unwrap();
+    store
+        .replace_recovery_codes("u2", &digests(&[1]), T0)
+        .await
+        .unwrap();
+    let bobs = passkey("p3", "u2", 3, T0);
+    store.insert_passkey(&bobs).await.unwrap();
+
+    assert_eq!(
+        store.reset_factors("u1").await.unwrap(),
+        FactorsRemoved {
+            totp: 1,
+            recovery_codes: 3,
+            passkeys: 2,
+        }
+    );
+    assert_eq!(store.totp("u1").await.unwrap(), None);
+    assert_eq!(unused(store, "u1").await, 0);
+    assert!(store.passkeys("u1").await.unwrap().is_empty());
+    assert_eq!(
+        store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
+        None
+    );
+    // Only u1's.
+    assert_eq!(
+        store.totp("u2").await.unwrap(),
+        Some(totp_enrolment("u2", "u2", T0))
+    );
+    assert_eq!(unused(store, "u2").await, 1);
+    assert_eq!(store.passkeys("u2").await.unwrap(), vec![bobs]);
+
+    // Nothing left to remove; nor for an unknown user.
+    assert_eq!(
+        store.reset_factors("u1").await.unwrap(),
+        FactorsRemoved::default()
+    );
+    assert_eq!(
+        store.reset_factors("u9").await.unwrap(),
+        FactorsRemoved::default()
+    );
+    // The user is still there, and may enrol afresh.
+    assert!(store.user_by_id("u1").await.unwrap().is_some());
+    store
+        .put_totp(&totp_enrolment("u1", "new", T0 + 10))
+        .await
+        .expect("enrol after a reset");
+    store
+        .insert_passkey(&passkey("p4", "u1", 1, T0 + 10))
+        .await
+        .expect("register after a reset");
+}
+
+async fn ceremonies(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    let register = ceremony(1, "register", Some("u1"), T0 + 300);
+    let sign_in = ceremony(2, "sign_in", None, T0 + 300);
+    let sign_up = ceremony(3, "sign_up", None, T0 + 100);
+    for c in [&register, &sign_in, &sign_up] {
+        store.insert_ceremony(c).await.expect("insert ceremony");
+    }
+
+    // Taken once.
+    assert_eq!(
+        store.take_ceremony(&[1; 32], T0).await.unwrap(),
+        Some(register)
+    );
+    assert_eq!(store.take_ceremony(&[1; 32], T0).await.unwrap(), None);
+    assert_eq!(store.take_ceremony(&[9; 32], T0).await.unwrap(), None);
+
+    // Not once expired: at `expires_at` or after.
+    assert_eq!(store.take_ceremony(&[3; 32], T0 + 100).await.unwrap(), None);
+    assert_eq!(store.take_ceremony(&[3; 32], T0 + 101).await.unwrap(), None);
+
+    // Pruning: expired before `before`, at most `limit`.
+    store
+        .insert_ceremony(&ceremony(4, "sign_in", None, T0 + 50))
+        .await
+        .unwrap();
+    store
+        .insert_ceremony(&ceremony(5, "sign_in", None, T0 + 60))
+        .await
+        .unwrap();
+    assert_eq!(store.prune_ceremonies(T0 + 50, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_ceremonies(T0 + 101, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_ceremonies(T0 + 101, 100).await.unwrap(), 2);
+    assert_eq!(store.prune_ceremonies(T0 + 101, 100).await.unwrap(), 0);
+    // The live one is untouched: it is taken before its expiry.
+    assert_eq!(
+        store.take_ceremony(&[2; 32], T0 + 299).await.unwrap(),
+        Some(sign_in)
+    );
+    assert_eq!(store.prune_ceremonies(T0 + 1000, 100).await.unwrap(), 0);
+}
+
+// ---- The device authorization grant ----------------------------------------
+
+/// A pending request of the client "tv", made at `created_at`: its device
+/// code hashes to 32 bytes of `code`, its user code to 16.
+fn device_request(code: u8, created_at: i64) -> DeviceCodeRecord {
+    DeviceCodeRecord {
+        device_code_hash: vec![code; 32],
+        user_code_hash: vec![code; 16],
+        client_id: "tv".to_string(),
+        scope: "openid profile".to_string(),
+        created_at,
+        expires_at: created_at + 600,
+        poll_interval: 5,
+        next_poll_at: created_at + 5,
+        polled_too_soon: false,
+        status: DeviceStatus::Pending,
+        user_id: None,
+        auth_time: None,
+        amr: None,
+        acr: None,
+        sid: None,
+        decided_at: None,
+        spent_at: None,
+    }
+}
+
+fn decision(status: DeviceStatus, user_id: &str) -> DeviceDecision {
+    DeviceDecision {
+        status,
+        user_id: user_id.to_string(),
+        auth_time: T0 - 30,
+        amr: "pwd otp mfa".to_string(),
+        acr: "urn:sigil:acr:mfa".to_string(),
+        sid: format!("sid-of-{user_id}"),
+    }
+}
+
+/// `request` as a decision on it leaves it.
+fn decided(request: &DeviceCodeRecord, d: &DeviceDecision, at: i64) -> DeviceCodeRecord {
+    DeviceCodeRecord {
+        status: d.status,
+        user_id: Some(d.user_id.clone()),
+        auth_time: Some(d.auth_time),
+        amr: Some(d.amr.clone()),
+        acr: Some(d.acr.clone()),
+        sid: Some(d.sid.clone()),
+        decided_at: Some(at),
+        ..request.clone()
+    }
+}
+
+/// The users u1 and u2, and the client "tv" that requests are made for.
+async fn users_and_tv(store: &dyn Store) {
+    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store.insert_user(&user("u2", "bob")).await.unwrap();
+    store.insert_client(&client("tv", None)).await.unwrap();
+}
+
+async fn stored_request(store: &dyn Store, code: u8) -> Option<DeviceCodeRecord> {
+    store
+        .device_code(&[code; 32])
+        .await
+        .expect("read device code")
+}
+
+async fn device_codes(store: &dyn Store) {
+    users_and_tv(store).await;
+    let first = device_request(1, T0);
+    let second = device_request(2, T0);
+    store
+        .insert_device_code(&first)
+        .await
+        .expect("insert device code");
+    store.insert_device_code(&second).await.unwrap();
+    assert_eq!(stored_request(store, 1).await, Some(first.clone()));
+    assert_eq!(stored_request(store, 9).await, None);
+    assert_eq!(
+        store.device_code(&[1; 16]).await.unwrap(),
+        None,
+        "found by the device code, not the user code"
+    );
+
+    // A user code is held by one request.
+    let clash = DeviceCodeRecord {
+        user_code_hash: first.user_code_hash.clone(),
+        ..device_request(3, T0)
+    };
+    let err = store.insert_device_code(&clash).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("user_code")),
+        "same user code: {err:?}"
+    );
+    assert_eq!(stored_request(store, 3).await, None);
+
+    // Pending and unexpired, by its user code.
+    assert_eq!(
+        store.pending_device_code(&[1; 16], T0).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.pending_device_code(&[1; 16], T0 + 599).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.pending_device_code(&[1; 16], T0 + 600).await.unwrap(),
+        None,
+        "expired at T0 + 600"
+    );
+    assert_eq!(
+        store.pending_device_code(&[1; 32], T0).await.unwrap(),
+        None,
+        "found by the user code, not the device code"
+    );
+
+    // Not decided once expired.
+    let approve = decision(DeviceStatus::Approved, "u1");
+    assert!(
+        !store
+            .decide_device_code(&[1; 16], &approve, T0 + 600)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored_request(store, 1).await, Some(first.clone()));
+
+    // Decided once, with who decided and how they signed in.
+    assert!(
+        store
+            .decide_device_code(&[1; 16], &approve, T0 + 20)
+            .await
+            .unwrap()
+    );
+    let approved = decided(&first, &approve, T0 + 20);
+    assert_eq!(stored_request(store, 1).await, Some(approved.clone()));
+    let deny = decision(DeviceStatus::Denied, "u2");
+    assert!(
+        !store
+            .decide_device_code(&[1; 16], &deny, T0 + 21)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored_request(store, 1).await, Some(approved));
+    assert_eq!(
+        store.pending_device_code(&[1; 16], T0 + 21).await.unwrap(),
+        None,
+        "decided"
+    );
+
+    // Denied, likewise; and the other request is untouched until then.
+    assert_eq!(stored_request(store, 2).await, Some(second.clone()));
+    assert!(
+        store
+            .decide_device_code(&[2; 16], &deny, T0 + 30)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stored_request(store, 2).await,
+        Some(decided(&second, &deny, T0 + 30))
+    );
+    assert!(
+        !store
+            .decide_device_code(&[2; 16], &approve, T0 + 31)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stored_request(store, 2).await.unwrap().status,
+        DeviceStatus::Denied
+    );
+    // An unknown user code decides nothing.
+    assert!(
+        !store
+            .decide_device_code(&[9; 16], &approve, T0 + 30)
+            .await
+            .unwrap()
+    );
+
+    // Decided, a request still holds its user code.
+    let err = store.insert_device_code(&clash).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("user_code")),
+        "same user code, decided: {err:?}"
+    );
+}
+
+async fn device_polling(store: &dyn Store) {
+    users_and_tv(store).await;
+    let request = device_request(1, T0);
+    store.insert_device_code(&request).await.unwrap();
+    let poll = |now| async move {
+        store
+            .poll_device_code(&[1; 32], now)
+            .await
+            .expect("poll")
+            .map(|r| (r.poll_interval, r.next_poll_at, r.polled_too_soon))
+    };
+
+    // At `next_poll_at`: on time; the next is `poll_interval` later.
+    let first = store
+        .poll_device_code(&[1; 32], T0 + 5)
+        .await
+        .unwrap()
+        .expect("a pending request is polled");
+    assert_eq!(
+        first,
+        DeviceCodeRecord {
+            next_poll_at: T0 + 10,
+            ..request.clone()
+        }
+    );
+    // Before it: 5 s more, and marked too soon.
+    assert_eq!(poll(T0 + 9).await, Some((10, T0 + 19, true)));
+    assert_eq!(poll(T0 + 18).await, Some((15, T0 + 33, true)));
+    // On time again: the grown interval kept, the mark cleared.
+    assert_eq!(poll(T0 + 33).await, Some((15, T0 + 48, false)));
+    // Late is on time too.
+    assert_eq!(poll(T0 + 100).await, Some((15, T0 + 115, false)));
+    let last = DeviceCodeRecord {
+        poll_interval: 15,
+        next_poll_at: T0 + 115,
+        ..request.clone()
+    };
+    assert_eq!(stored_request(store, 1).await, Some(last.clone()));
+    assert_eq!(store.poll_device_code(&[9; 32], T0).await.unwrap(), None);
+    assert_eq!(
+        store.poll_device_code(&[1; 16], T0 + 200).await.unwrap(),
+        None,
+        "polled by the device code, not the user code"
+    );
+
+    // Once decided, a poll is not counted.
+    let approve = decision(DeviceStatus::Approved, "u1");
+    assert!(
+        store
+            .decide_device_code(&[1; 16], &approve, T0 + 101)
+            .await
+            .unwrap()
+    );
+    assert_eq!(poll(T0 + 102).await, None);
+    assert_eq!(poll(T0 + 200).await, None);
+    assert_eq!(
+        stored_request(store, 1).await,
+        Some(decided(&last, &approve, T0 + 101))
+    );
+    let other = device_request(2, T0);
+    store.insert_device_code(&other).await.unwrap();
+    let deny = decision(DeviceStatus::Denied, "u2");
+    assert!(
+        store
+            .decide_device_code(&[2; 16], &deny, T0 + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.poll_device_code(&[2; 32], T0 + 2).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        stored_request(store, 2).await,
+        Some(decided(&other, &deny, T0 + 1))
+    );
+}
+
+async fn device_exchange(store: &dyn Store) {
+    users_and_tv(store).await;
+    for code in 1..=4 {
+        store
+            .insert_device_code(&device_request(code, T0))
+            .await
+            .unwrap();
+    }
+    let approve = decision(DeviceStatus::Approved, "u1");
+    let deny = decision(DeviceStatus::Denied, "u2");
+    // 1 and 4 approved, 2 denied, 3 pending.
+    for (code, d) in [(1, &approve), (2, &deny), (4, &approve)] {
+        assert!(
+            store
+                .decide_device_code(&[code; 16], d, T0 + 10)
+                .await
+                .unwrap()
+        );
+    }
+
+    // Not approved: nothing spent.
+    for code in [2, 3] {
+        assert_eq!(
+            store.spend_device_code(&[code; 32], T0 + 20).await.unwrap(),
+            None,
+            "request {code}"
+        );
+        assert_eq!(stored_request(store, code).await.unwrap().spent_at, None);
+    }
+    assert_eq!(
+        store.spend_device_code(&[9; 32], T0 + 20).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.spend_device_code(&[1; 16], T0 + 20).await.unwrap(),
+        None,
+        "spent by the device code, not the user code"
+    );
+
+    // Approved: spent once.
+    let approved = decided(&device_request(1, T0), &approve, T0 + 10);
+    let spent = DeviceCodeRecord {
+        spent_at: Some(T0 + 20),
+        ..approved
+    };
+    assert_eq!(
+        store.spend_device_code(&[1; 32], T0 + 20).await.unwrap(),
+        Some(spent.clone())
+    );
+    assert_eq!(
+        store.spend_device_code(&[1; 32], T0 + 21).await.unwrap(),
+        None
+    );
+    assert_eq!(stored_request(store, 1).await, Some(spent));
+
+    // Not once expired: at `expires_at` or after.
+    for at in [T0 + 600, T0 + 601] {
+        assert_eq!(
+            store.spend_device_code(&[4; 32], at).await.unwrap(),
+            None,
+            "at {at}"
+        );
+    }
+    assert_eq!(stored_request(store, 4).await.unwrap().spent_at, None);
+    assert_eq!(
+        store
+            .spend_device_code(&[4; 32], T0 + 599)
+            .await
+            .unwrap()
+            .and_then(|r| r.spent_at),
+        Some(T0 + 599)
+    );
+}
+
+async fn device_pruning(store: &dyn Store) {
+    users_and_tv(store).await;
+    // Expiring at T0 + 600, T0 + 700 and T0 + 800.
+    for (code, at) in [(1, T0), (2, T0 + 100), (3, T0 + 200)] {
+        store
+            .insert_device_code(&device_request(code, at))
+            .await
+            .unwrap();
+    }
+    // Approved and spent: pruned all the same once expired.
+    let approve = decision(DeviceStatus::Approved, "u1");
+    assert!(
+        store
+            .decide_device_code(&[2; 16], &approve, T0 + 110)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .spend_device_code(&[2; 32], T0 + 120)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Expired, its user code is held until it is pruned.
+    let reuse = DeviceCodeRecord {
+        user_code_hash: vec![1; 16],
+        ..device_request(4, T0 + 750)
+    };
+    let err = store.insert_device_code(&reuse).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("user_code")),
+        "expired, not pruned: {err:?}"
+    );
+
+    // Expired before `before`, at most `limit`.
+    assert_eq!(store.prune_device_codes(T0 + 600, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_device_codes(T0 + 701, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_device_codes(T0 + 701, 100).await.unwrap(), 1);
+    assert_eq!(store.prune_device_codes(T0 + 701, 100).await.unwrap(), 0);
+    assert_eq!(stored_request(store, 1).await, None);
+    assert_eq!(stored_request(store, 2).await, None);
+    assert_eq!(
+        stored_request(store, 3).await,
+        Some(device_request(3, T0 + 200))
+    );
+
+    // Pruned, the user code is free.
+    store
+        .insert_device_code(&reuse)
+        .await
+        .expect("a pruned request's user code");
+    assert_eq!(stored_request(store, 4).await, Some(reuse));
 }
