@@ -63,6 +63,8 @@ fn claims(now: i64) -> AccessClaims {
         sid: Some("8c0e3f0e-64c3-4c0b-9e55-0f6b1a0c2d11".into()),
         acr: Some("urn:sigil:acr:1fa".into()),
         amr: Some(vec!["pwd".into()]),
+        cnf: None,
+        act: None,
     }
 }
 
@@ -261,12 +263,7 @@ fn fixture() -> Fixture {
             .await
             .expect("client");
             let scope = Scopes::parse("profile").expect("scope");
-            let grant = sigil::oauth::Grant {
-                subject: &user.id,
-                scope: &scope,
-                session: None,
-                authn: None,
-            };
+            let grant = sigil::oauth::Grant::new(&user.id, &scope);
             let (token, _) =
                 sigil::oauth::issue_access_token(&sigil, &client, grant, now).expect("token");
             tokens.push((alg, token));

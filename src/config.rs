@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use crate::browser::{Branding, SignInConfig};
+pub use crate::dpop::DpopConfig;
 use crate::keys::Alg;
 pub use crate::mfa::MfaConfig;
 pub use crate::passwords::{Argon2Config, PasswordPolicy};
@@ -131,6 +132,8 @@ pub struct Config {
     pub branding: Branding,
     /// Second factors and passkeys (`[mfa]`).
     pub mfa: MfaConfig,
+    /// Sender-constrained tokens (`[dpop]`).
+    pub dpop: DpopConfig,
     /// Set when `issuer` was derived from `listen`, so that `serve` can
     /// correct it to the address actually bound (`listen` port 0).
     #[serde(skip)]
@@ -176,6 +179,7 @@ impl Default for Config {
             sign_in: SignInConfig::default(),
             branding: Branding::default(),
             mfa: MfaConfig::default(),
+            dpop: DpopConfig::default(),
             issuer_from_listen: false,
         }
     }
@@ -339,6 +343,10 @@ impl Config {
             .is_some_and(|i| i.trim().is_empty() || i.len() > 64 || i.contains(':'))
         {
             return invalid("mfa.totp_issuer", "must be 1 to 64 characters, without ':'");
+        }
+        let proof_age = self.dpop.proof_max_age;
+        if proof_age < Duration::from_secs(5) || proof_age > Duration::from_secs(300) {
+            return invalid("dpop.proof_max_age", "must be between 5s and 5m");
         }
         if self.database_max_connections == 0 {
             return invalid("database_max_connections", "must be at least 1");

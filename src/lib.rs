@@ -14,7 +14,7 @@
 //!    discovery documents).
 //! 5. The domain: `users`, `clients`, `browser` (sessions, consent),
 //!    `authn` (how a user authenticated), `mfa` (TOTP, recovery codes,
-//!    passkeys), `client_cache`, `user_cache`,
+//!    passkeys), `dpop` (proofs, RFC 9449), `replay` (one-time ids), `client_cache`, `user_cache`,
 //!    `revocation`, `throttle`, `passwords`, `prune`, `keys`, `tokens`,
 //!    `audit`, `fresh_cache`, `scope`.
 //! 6. Leaves: `clock`, `metrics`, `logging`, and the store — the crate
@@ -34,6 +34,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod dpop;
 pub mod fresh_cache;
 pub mod http;
 pub mod keys;
@@ -44,6 +45,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod passwords;
 pub mod prune;
+pub mod replay;
 pub mod revocation;
 pub mod scope;
 pub mod service;

@@ -18,6 +18,7 @@ use crate::clients::GrantType;
 use crate::config::Config;
 use crate::keys::Alg;
 use crate::store::{Store, StoreResult};
+use crate::tokens::jose;
 
 /// The metadata document. `openid` adds the OpenID Connect Discovery fields
 /// required at `/.well-known/openid-configuration`.
@@ -44,11 +45,16 @@ pub fn metadata(config: &Config, scopes: &[String], openid: bool) -> Value {
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": jose::ALGORITHMS,
         "introspection_endpoint": format!("{base}/oauth/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": jose::ALGORITHMS,
         "grant_types_supported": grants,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": jose::ALGORITHMS,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": jose::ALGORITHMS,
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

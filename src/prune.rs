@@ -59,6 +59,7 @@ pub struct PruneReport {
     pub browser_sessions: u64,
     pub device_codes: u64,
     pub webauthn_ceremonies: u64,
+    pub seen_jtis: u64,
     /// Expired entries dropped from this node's in-memory deny-list.
     pub deny_list_memory: u64,
 }
@@ -75,6 +76,7 @@ impl PruneReport {
             + self.browser_sessions
             + self.device_codes
             + self.webauthn_ceremonies
+            + self.seen_jtis
     }
 }
 
@@ -164,6 +166,7 @@ pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneRe
         store.prune_ceremonies(cut.revocations, BATCH)
     })
     .await?;
+    let seen_jtis = batches("seen_jti", || store.prune_seen_jtis(cut.revocations, BATCH)).await?;
     let audit = match cut.audit {
         Some(before) => batches("audit", || store.prune_audit(before, BATCH)).await?,
         None => 0,
@@ -178,6 +181,7 @@ pub async fn prune_store(store: &dyn Store, cut: Cutoffs) -> StoreResult<PruneRe
         browser_sessions,
         device_codes,
         webauthn_ceremonies,
+        seen_jtis,
         deny_list_memory: 0,
     })
 }

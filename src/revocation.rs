@@ -409,6 +409,8 @@ mod tests {
             sid: None,
             acr: None,
             amr: None,
+            cnf: None,
+            act: None,
         }
     }
 

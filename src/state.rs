@@ -37,6 +37,12 @@ pub struct Sigil {
     /// `None` when the issuer's host is not a domain name (browsers refuse
     /// an IP address as a relying party id), and passkeys are off.
     pub webauthn: Option<crate::mfa::passkeys::Webauthn>,
+    /// DPoP server nonces (RFC 9449 §8).
+    pub dpop_nonces: crate::dpop::Nonces,
+    /// One-time identifiers seen: DPoP proofs', client assertions'.
+    pub replay: crate::replay::ReplayGuard,
+    /// The keys of `private_key_jwt` clients registered with a `jwks_uri`.
+    pub client_keys: crate::clients::ClientKeyCache,
     /// Woken when a client changes on this node, so the documents follow.
     metadata_stale: Arc<tokio::sync::Notify>,
 }
@@ -91,6 +97,7 @@ impl Sigil {
         };
         let records = ensure_active_keys(store.as_ref(), &kek, config.rsa_bits, now).await?;
         let policy = config.key_policy();
+        let dpop_nonces = crate::dpop::Nonces::new(kek.dpop_nonce_mac().clone());
         let keys = Keyring::new(kek, policy, records, now)?;
         if staged {
             Kek::promote_staged(&kek_file)?;
@@ -125,6 +132,9 @@ impl Sigil {
             pruning: Default::default(),
             metadata,
             webauthn,
+            dpop_nonces,
+            replay: crate::replay::ReplayGuard::new(!embedded),
+            client_keys: crate::clients::ClientKeyCache::new(),
             metadata_stale: Arc::default(),
         }))
     }

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Offline, read_stdin_secret};
-use crate::clients::{self, GrantType, Lifetimes, NewClient};
+use crate::clients::{self, ClientKeys, GrantType, Lifetimes, NewClient};
 use crate::config::ValidConfig;
 use crate::keys::Alg;
 use crate::scope::Scopes;
@@ -19,7 +19,7 @@ use crate::store::{self, StoreError};
 #[derive(Subcommand)]
 pub enum ClientsCommand {
     /// Register a client. A confidential client's secret is printed once.
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     /// List registered clients.
     List {
         #[arg(long)]
@@ -88,6 +88,20 @@ pub struct CreateClient {
     /// after the password); one without is asked to set one up.
     #[arg(long)]
     require_mfa: bool,
+    /// Authenticate with private_key_jwt (RFC 7523) instead of a secret:
+    /// the client's public keys, a JWKS in this file.
+    #[arg(long, conflicts_with_all = ["jwks_uri", "public", "secret_stdin"])]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Authenticate with private_key_jwt, the keys fetched from this URL.
+    #[arg(long, conflicts_with_all = ["public", "secret_stdin"])]
+    jwks_uri: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[arg(long)]
+    require_dpop: bool,
+    /// An audience the client may ask a token exchange for (repeatable;
+    /// with the urn:ietf:params:oauth:grant-type:token-exchange grant).
+    #[arg(long = "exchange-audience")]
+    exchange_audiences: Vec<String>,
     /// Space-separated scopes the client may request.
     #[arg(long, default_value = "")]
     scopes: String,
@@ -112,7 +126,7 @@ pub struct CreateClient {
 
 pub async fn run(config: ValidConfig, command: ClientsCommand) -> anyhow::Result<()> {
     match command {
-        ClientsCommand::Create(args) => create(config, args).await,
+        ClientsCommand::Create(args) => create(config, *args).await,
         ClientsCommand::List { json } => list(config, json).await,
         ClientsCommand::RotateSecret {
             client_id,
@@ -154,7 +168,18 @@ async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
     } else {
         None
     };
-    let generated = secret.is_none();
+    let keys = match (&args.jwks_file, &args.jwks_uri) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            Some(ClientKeys::Inline(
+                clients::parse_jwks(&text).map_err(anyhow::Error::msg)?,
+            ))
+        }
+        (None, Some(uri)) => Some(ClientKeys::Uri(uri.clone())),
+        (None, None) => None,
+    };
+    let generated = secret.is_none() && keys.is_none();
     let new = NewClient {
         id: args.client_id,
         public: args.public,
@@ -171,6 +196,9 @@ async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         first_party: args.first_party,
         require_mfa: args.require_mfa,
+        keys,
+        require_dpop: args.require_dpop,
+        exchange_audiences: args.exchange_audiences,
     };
     let offline = Offline::open(config).await?;
     let created = service::clients::create(&offline.ops(), new).await;
@@ -183,7 +211,10 @@ async fn create(config: ValidConfig, args: CreateClient) -> anyhow::Result<()> {
             eprintln!("Store the secret now: Sigil keeps only its hash and cannot show it again.");
         }
         Some(_) => println!("client_secret: (as given on standard input)"),
-        None => println!("public client: authenticates with client_id alone"),
+        None if client.is_public() => {
+            println!("public client: authenticates with client_id alone")
+        }
+        None => println!("authenticates with private_key_jwt: no secret"),
     }
     Ok(())
 }

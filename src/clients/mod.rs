@@ -14,8 +14,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+mod fetch;
+mod keys;
+mod lifetimes;
 mod redirect;
 
+pub use fetch::ClientKeyCache;
+pub use keys::{AuthMethod, ClientKeys, parse_jwks, parse_jwks_uri};
+pub use lifetimes::{Lifetimes, MIN_ACCESS_TOKEN_TTL, MIN_REFRESH_TOKEN_TTL};
 pub use redirect::{parse_redirect_uri, redirect_matches};
 
 use crate::keys::Alg;
@@ -34,6 +40,8 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8628: input-constrained devices and CLIs.
     DeviceCode,
+    /// RFC 8693: a service exchanges a user's token for a narrower one.
+    TokenExchange,
 }
 
 /// Serialised as its `grant_type` value.
@@ -50,12 +58,13 @@ impl GrantType {
     /// NOT be used), and the code flow needs a redirect URI.
     pub const DEFAULT: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
 
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +74,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -109,11 +119,17 @@ pub struct Client {
     pub first_party: bool,
     /// Its users must sign in with a second factor.
     pub require_mfa: bool,
+    /// How it authenticates.
+    pub auth: AuthMethod,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5).
+    pub require_dpop: bool,
+    /// The audiences a token exchange of this client may target.
+    pub exchange_audiences: Vec<String>,
 }
 
 impl Client {
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        matches!(self.auth, AuthMethod::None)
     }
 
     /// What `clients list --json` and the admin API show (never a secret).
@@ -133,6 +149,13 @@ impl Client {
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "first_party": self.first_party,
             "require_mfa": self.require_mfa,
+            "token_endpoint_auth_method": self.auth.as_str(),
+            "jwks_uri": match &self.auth {
+                AuthMethod::PrivateKeyJwt(ClientKeys::Uri(uri)) => Some(uri.as_str()),
+                _ => None,
+            },
+            "require_dpop": self.require_dpop,
+            "exchange_audiences": self.exchange_audiences,
         })
     }
 
@@ -160,7 +183,7 @@ impl Client {
     /// Constant-time comparison of the presented secret's digest with the
     /// current secret, and with the previous one while its overlap lasts.
     pub fn secret_matches(&self, presented: &str, now: i64) -> bool {
-        let Some(stored) = &self.secret_hash else {
+        let (AuthMethod::Secret, Some(stored)) = (&self.auth, &self.secret_hash) else {
             return false;
         };
         let digest = hash_secret(presented);
@@ -197,6 +220,20 @@ impl Client {
             access_token: seconds(r.access_token_ttl_secs, "access_token_ttl")?,
             refresh_token: seconds(r.refresh_token_ttl_secs, "refresh_token_ttl")?,
         };
+        let auth = match (r.token_endpoint_auth_method.as_deref(), &r.secret_hash) {
+            (Some("private_key_jwt"), _) => {
+                AuthMethod::PrivateKeyJwt(match (&r.jwks, &r.jwks_uri) {
+                    (Some(jwks), _) => ClientKeys::Inline(parse_jwks(jwks).map_err(corrupt)?),
+                    (None, Some(uri)) => ClientKeys::Uri(uri.clone()),
+                    (None, None) => return Err(corrupt("private_key_jwt without keys".into())),
+                })
+            }
+            (Some(other), _) => {
+                return Err(corrupt(format!("unknown authentication method {other:?}")));
+            }
+            (None, Some(_)) => AuthMethod::Secret,
+            (None, None) => AuthMethod::None,
+        };
         Ok(Client {
             id: r.client_id,
             secret_hash: r.secret_hash,
@@ -212,6 +249,9 @@ impl Client {
             post_logout_redirect_uris: uri_list(&r.post_logout_redirect_uris),
             first_party: r.first_party,
             require_mfa: r.require_mfa,
+            auth,
+            require_dpop: r.require_dpop,
+            exchange_audiences: uri_list(&r.exchange_audiences),
         })
     }
 }
@@ -239,66 +279,6 @@ pub fn parse_client_id(text: &str) -> Result<String, String> {
     }
 }
 
-/// A client's own token lifetimes; `None` means the server's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lifetimes {
-    /// Access-token lifetime: 10 s up to the server's `access_token_ttl`.
-    pub access_token: Option<Duration>,
-    /// How long a login's refresh tokens work (they also expire after
-    /// `refresh_idle_ttl` unused): 1 min up to `refresh_absolute_ttl`.
-    pub refresh_token: Option<Duration>,
-}
-
-/// The shortest lifetimes a client may choose (the same floors as the
-/// server's own settings).
-pub const MIN_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10);
-pub const MIN_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(60);
-
-impl Lifetimes {
-    /// Refuses a lifetime longer than the server's. An access token may not
-    /// outlive `access_token_ttl` because key retirement and deny-list
-    /// entries are timed by it: a longer-lived token would outlast its
-    /// key's publication and its own revocation. A login may not outlive
-    /// `refresh_absolute_ttl`, the promise operators make about sessions.
-    pub fn check(&self, max: &Lifetimes) -> Result<(), ClientError> {
-        let human = |d: Duration| humantime::format_duration(d).to_string();
-        for own in [self.access_token, self.refresh_token]
-            .into_iter()
-            .flatten()
-        {
-            if own.subsec_nanos() != 0 {
-                return Err(ClientError::Invalid(format!(
-                    "token lifetimes are whole seconds; {} is not",
-                    human(own)
-                )));
-            }
-        }
-        if let Some(own) = self.access_token {
-            let max = max.access_token.unwrap_or(Duration::MAX);
-            if own < MIN_ACCESS_TOKEN_TTL || own > max {
-                return Err(ClientError::Invalid(format!(
-                    "access_token_ttl must be between {} and the server's access_token_ttl ({}); {} is not",
-                    human(MIN_ACCESS_TOKEN_TTL),
-                    human(max),
-                    human(own)
-                )));
-            }
-        }
-        if let Some(own) = self.refresh_token {
-            let max = max.refresh_token.unwrap_or(Duration::MAX);
-            if own < MIN_REFRESH_TOKEN_TTL || own > max {
-                return Err(ClientError::Invalid(format!(
-                    "refresh_token_ttl must be between {} and the server's refresh_absolute_ttl ({}); {} is not",
-                    human(MIN_REFRESH_TOKEN_TTL),
-                    human(max),
-                    human(own)
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// What an operator asks for when creating a client. The default is a
 /// confidential client for the password and refresh-token grants, with no
 /// scopes and the server's algorithm, audience and lifetimes: set `id` and
@@ -317,6 +297,11 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub first_party: bool,
     pub require_mfa: bool,
+    /// `private_key_jwt` with these keys instead of a secret.
+    pub keys: Option<ClientKeys>,
+    pub require_dpop: bool,
+    /// Audiences a token exchange may target (RFC 8693).
+    pub exchange_audiences: Vec<String>,
 }
 
 /// For callers that set what differs. Its grants are the password and
@@ -337,6 +322,9 @@ impl Default for NewClient {
             post_logout_redirect_uris: Vec::new(),
             first_party: false,
             require_mfa: false,
+            keys: None,
+            require_dpop: false,
+            exchange_audiences: Vec::new(),
         }
     }
 }
@@ -366,10 +354,18 @@ pub async fn rotate_secret(
     let client = find_client(store, id)
         .await?
         .ok_or_else(|| ClientError::Invalid(format!("no client {id:?}")))?;
-    if client.is_public() {
-        return Err(ClientError::Invalid(format!(
-            "{id:?} is a public client: it has no secret"
-        )));
+    match client.auth {
+        AuthMethod::Secret => {}
+        AuthMethod::None => {
+            return Err(ClientError::Invalid(format!(
+                "{id:?} is a public client: it has no secret"
+            )));
+        }
+        AuthMethod::PrivateKeyJwt(_) => {
+            return Err(ClientError::Invalid(format!(
+                "{id:?} authenticates with private_key_jwt: it has no secret"
+            )));
+        }
     }
     if let Some((_, until)) = client.previous_secret
         && until > now
@@ -425,6 +421,33 @@ pub async fn create_client(
     if new.public && new.secret.is_some() {
         return Err(ClientError::Invalid("a public client has no secret".into()));
     }
+    if new.keys.is_some() && (new.public || new.secret.is_some()) {
+        return Err(ClientError::Invalid(
+            "a client with keys (private_key_jwt) is confidential and has no secret".into(),
+        ));
+    }
+    let exchanges = new.grant_types.contains(&GrantType::TokenExchange);
+    if exchanges && new.public {
+        return Err(ClientError::Invalid(
+            "a public client cannot use token exchange (it cannot authenticate)".into(),
+        ));
+    }
+    if exchanges == new.exchange_audiences.is_empty() {
+        return Err(ClientError::Invalid(if exchanges {
+            "token exchange needs the audiences the client may target (--exchange-audience)".into()
+        } else {
+            "exchange audiences are only for the token-exchange grant".into()
+        }));
+    }
+    if let Some(bad) = new
+        .exchange_audiences
+        .iter()
+        .find(|a| a.is_empty() || a.len() > 512 || a.contains(char::is_whitespace))
+    {
+        return Err(ClientError::Invalid(format!(
+            "{bad:?} is not an audience (1 to 512 characters, no spaces)"
+        )));
+    }
     let checked = |uris: &[String]| -> Result<String, ClientError> {
         let parsed = uris
             .iter()
@@ -450,10 +473,23 @@ pub async fn create_client(
             "redirect URIs are only for the authorization_code grant".into(),
         ));
     }
-    let secret = if new.public {
+    let secret = if new.public || new.keys.is_some() {
         None
     } else {
         Some(checked_or_generated(new.secret)?)
+    };
+    let (method, jwks, jwks_uri) = match &new.keys {
+        None => (None, None, None),
+        Some(ClientKeys::Inline(set)) => (
+            Some("private_key_jwt".to_string()),
+            Some(serde_json::to_string(set).map_err(|e| ClientError::Invalid(e.to_string()))?),
+            None,
+        ),
+        Some(ClientKeys::Uri(uri)) => (
+            Some("private_key_jwt".to_string()),
+            None,
+            Some(parse_jwks_uri(uri).map_err(ClientError::Invalid)?),
+        ),
     };
     let record = ClientRecord {
         client_id: id.clone(),
@@ -477,6 +513,11 @@ pub async fn create_client(
         post_logout_redirect_uris,
         first_party: new.first_party,
         require_mfa: new.require_mfa,
+        token_endpoint_auth_method: method,
+        jwks,
+        jwks_uri,
+        require_dpop: new.require_dpop,
+        exchange_audiences: new.exchange_audiences.join(" "),
     };
     match store.insert_client(&record).await {
         Ok(()) => {}

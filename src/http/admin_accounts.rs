@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::bearer::Admin;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
-use crate::clients::{self, ClientError, GrantType, Lifetimes, NewClient};
+use crate::clients::{self, ClientError, ClientKeys, GrantType, Lifetimes, NewClient};
 use crate::keys::Alg;
 use crate::scope::Scopes;
 use crate::service::{self, Ops};
@@ -256,6 +256,18 @@ pub struct NewClientBody {
     /// Its users must sign in with a second factor.
     #[serde(default)]
     require_mfa: bool,
+    /// `private_key_jwt` (RFC 7523): the client's public keys (a JWKS) …
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
+    /// … or where to fetch them. Either makes a confidential client with
+    /// no secret.
+    jwks_uri: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[serde(default)]
+    require_dpop: bool,
+    /// Audiences a token exchange (RFC 8693) of the client may target.
+    #[serde(default)]
+    exchange_audiences: Vec<String>,
     /// Space-separated scopes the client may request.
     #[serde(default)]
     scopes: String,
@@ -307,6 +319,14 @@ pub async fn admin_clients_post(
         .map(str::parse::<Alg>)
         .transpose()
         .map_err(invalid)?;
+    let keys = match (body.jwks, body.jwks_uri) {
+        (Some(_), Some(_)) => return Err(invalid("give jwks or jwks_uri, not both")),
+        (Some(jwks), None) => Some(ClientKeys::Inline(
+            clients::parse_jwks(&jwks.to_string()).map_err(invalid)?,
+        )),
+        (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
+        (None, None) => None,
+    };
     let new = NewClient {
         id: body.client_id,
         public: body.public,
@@ -323,6 +343,9 @@ pub async fn admin_clients_post(
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         first_party: body.first_party,
         require_mfa: body.require_mfa,
+        keys,
+        require_dpop: body.require_dpop,
+        exchange_audiences: body.exchange_audiences,
     };
     let actor = admin.actor();
     let (client, secret) = service::clients::create(&Ops::on(&sigil, &actor), new).await?;

@@ -54,7 +54,15 @@ pub async fn device_authorization_post(
     let now = sigil.clock.now();
     let basic = basic_credentials(&headers)?;
     let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    let client = authenticate_client_throttled(&sigil, from, basic, &params, now).await?;
+    let client = authenticate_client_throttled(
+        &sigil,
+        from,
+        basic,
+        &params,
+        "/oauth/device_authorization",
+        now,
+    )
+    .await?;
     let answer = oauth::device::authorize(&sigil, &client, &params, now).await?;
     sigil.audit.record(
         now,

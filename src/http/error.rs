@@ -19,6 +19,13 @@ pub enum ApiError {
     Bearer(Option<TokenError>),
     /// RFC 6750 §3.1: a valid token without the scope the resource needs.
     InsufficientScope(&'static str),
+    /// RFC 9449 §7.1: a DPoP-bound token's proof is missing or invalid, or
+    /// lacks the server's nonce (then sent in `DPoP-Nonce`).
+    Dpop {
+        code: &'static str,
+        description: String,
+        nonce: Option<String>,
+    },
     /// Any other client error: status, code, description, optional
     /// per-field messages.
     Client {
@@ -116,6 +123,25 @@ impl IntoResponse for ApiError {
                     Some(challenge),
                 )
             }
+            ApiError::Dpop {
+                code,
+                description,
+                nonce,
+            } => {
+                let challenge = format!(
+                    r#"DPoP algs="{}", error="{code}", error_description="{description}""#,
+                    crate::dpop::ALGORITHMS.join(" ")
+                );
+                let mut response = body(StatusCode::UNAUTHORIZED, code, &description, None);
+                let h = response.headers_mut();
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    h.insert(header::WWW_AUTHENTICATE, value);
+                }
+                if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    h.insert("dpop-nonce", value);
+                }
+                return response;
+            }
             ApiError::InsufficientScope(scope) => (
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
@@ -157,9 +183,16 @@ impl IntoResponse for ApiError {
         };
         let mut response = body(status, code, &description, fields);
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+            let bearer = value.as_bytes().starts_with(b"Bearer");
+            let h = response.headers_mut();
+            h.insert(header::WWW_AUTHENTICATE, value);
+            // RFC 9449 §7.1: the DPoP scheme is accepted too.
+            if bearer && status == StatusCode::UNAUTHORIZED {
+                let dpop = format!(r#"DPoP algs="{}""#, crate::dpop::ALGORITHMS.join(" "));
+                if let Ok(value) = HeaderValue::from_str(&dpop) {
+                    h.append(header::WWW_AUTHENTICATE, value);
+                }
+            }
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(

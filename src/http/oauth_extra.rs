@@ -19,6 +19,9 @@ use crate::oauth::{self, OAuthError, Params, authenticate_client_throttled};
 use crate::state::Sigil;
 use crate::store::RevocationKind;
 
+const REVOKE: &str = "/oauth/revoke";
+const INTROSPECT: &str = "/oauth/introspect";
+
 fn no_store(body: Value) -> Response {
     let mut response = axum::Json(body).into_response();
     let h = response.headers_mut();
@@ -62,7 +65,7 @@ pub async fn revoke_post(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let client = form_client(&sigil, client_addr, &headers, &params, now).await?;
+    let client = form_client(&sigil, client_addr, &headers, &params, REVOKE, now).await?;
     oauth::revoke(&sigil, &client, &params, now).await?;
     Ok(no_store(json!({})))
 }
@@ -74,13 +77,12 @@ async fn form_client(
     client_addr: Option<Extension<ClientAddr>>,
     headers: &HeaderMap,
     params: &Params,
+    path: &str,
     now: i64,
 ) -> Result<Arc<Client>, ApiError> {
     let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    Ok(
-        authenticate_client_throttled(sigil, from, basic_credentials(headers)?, params, now)
-            .await?,
-    )
+    let basic = basic_credentials(headers)?;
+    Ok(authenticate_client_throttled(sigil, from, basic, params, path, now).await?)
 }
 
 // RFC 7662 §2: POST /oauth/introspect, client-authenticated, form-encoded;
@@ -102,7 +104,7 @@ pub async fn introspect_post(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, ApiError> {
     let now = sigil.clock.now();
-    let client = form_client(&sigil, client_addr, &headers, &params, now).await?;
+    let client = form_client(&sigil, client_addr, &headers, &params, INTROSPECT, now).await?;
     let body = oauth::introspect(&sigil, &client, &params, now).await?;
     Ok(no_store(body))
 }
@@ -139,8 +141,15 @@ pub async fn revocations_get(
         )
     })?;
     let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    let client =
-        authenticate_client_throttled(&sigil, from, Some(basic), &Params::default(), now).await?;
+    let client = authenticate_client_throttled(
+        &sigil,
+        from,
+        Some(basic),
+        &Params::default(),
+        "/oauth/revocations",
+        now,
+    )
+    .await?;
     if client.is_public() {
         return Err(OAuthError::InvalidClient(
             "the revocation feed requires a confidential client".into(),

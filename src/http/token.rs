@@ -46,6 +46,24 @@ pub struct TokenForm {
     /// The device code (`urn:ietf:params:oauth:grant-type:device_code`).
     #[schema(example = "")]
     device_code: Option<String>,
+    /// Token exchange (RFC 8693): the user's access token, its type, and
+    /// optionally the acting service's own token and type.
+    #[schema(example = "")]
+    subject_token: Option<String>,
+    #[schema(example = "")]
+    subject_token_type: Option<String>,
+    #[schema(example = "")]
+    actor_token: Option<String>,
+    #[schema(example = "")]
+    actor_token_type: Option<String>,
+    /// Token exchange: the service the new token is for.
+    #[schema(example = "")]
+    audience: Option<String>,
+    /// `private_key_jwt` (RFC 7523): the assertion and its type.
+    #[schema(example = "")]
+    client_assertion: Option<String>,
+    #[schema(example = "")]
+    client_assertion_type: Option<String>,
     /// Space-separated; defaults to everything the client may ask for.
     #[schema(example = "")]
     scope: Option<String>,
@@ -81,11 +99,22 @@ pub async fn token_post(
     let outcome = async {
         let basic = basic_credentials(&headers)?;
         let from = client_addr.as_ref().map(|Extension(ClientAddr(ip))| *ip);
-        let client = authenticate_client_throttled(&sigil, from, basic, &params, now).await?;
-        let issued = oauth::token(&sigil, &client, &params, from, now).await?;
+        let client =
+            authenticate_client_throttled(&sigil, from, basic, &params, TOKEN_PATH, now).await?;
+        // RFC 9449 §4-5: a proof binds the tokens to the client's key.
+        let proofs = dpop_headers(&headers);
+        let proof =
+            oauth::dpop::check_request(&sigil, &proofs, "POST", TOKEN_PATH, None, now).await?;
+        let ctx = oauth::Context {
+            from,
+            dpop: proof.as_ref(),
+            now,
+        };
+        let issued = oauth::token(&sigil, &client, &params, ctx).await?;
         Ok::<_, OAuthError>((client, issued))
     }
     .await;
+    let nonce = oauth::dpop::nonce_to_send(&sigil, now);
     let (client, issued) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -98,7 +127,9 @@ pub async fn token_post(
                     .audit
                     .record(now, "anonymous", "login.failed", Some(username), detail);
             }
-            return Err(e.into());
+            let mut response = ApiError::from(e).into_response();
+            with_nonce(&mut response, nonce.as_deref());
+            return Ok(response);
         }
     };
     let claims = &issued.claims;
@@ -115,7 +146,27 @@ pub async fn token_post(
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    with_nonce(&mut response, nonce.as_deref());
     Ok(response)
+}
+
+/// Where the token endpoint is (DPoP's `htu`, assertions' `aud`).
+pub(super) const TOKEN_PATH: &str = "/oauth/token";
+
+/// The request's `DPoP` header values (RFC 9449 §4.1).
+pub(super) fn dpop_headers(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .collect()
+}
+
+/// RFC 9449 §8: the server nonce, when nonces are required.
+pub(super) fn with_nonce(response: &mut Response, nonce: Option<&str>) {
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(n).ok()) {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
 }
 
 /// A bounded label for the grant type (metrics must not take arbitrary input).
@@ -126,6 +177,7 @@ fn grant_label(grant: Option<&str>) -> &'static str {
         Some("refresh_token") => "refresh_token",
         Some("client_credentials") => "client_credentials",
         Some("urn:ietf:params:oauth:grant-type:device_code") => "device_code",
+        Some("urn:ietf:params:oauth:grant-type:token-exchange") => "token_exchange",
         Some(_) => "other",
         None => "none",
     }

@@ -4,11 +4,11 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::bearer::{bearer_token, verify_bearer};
+use super::bearer::{Presented, Request, presented_token, verify_presented};
 use super::error::ApiError;
 use crate::oauth::userinfo;
 use crate::scope::Scopes;
@@ -28,8 +28,8 @@ pub async fn userinfo_get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = bearer_token(&headers)?;
-    respond(&state, token).await
+    let token = presented_token(&headers)?;
+    respond(&state, &Method::GET, &headers, token).await
 }
 
 #[tracing::instrument(skip_all, name = "userinfo_post")]
@@ -53,19 +53,31 @@ pub async fn userinfo_post(
         .map(|(_, value)| value.into_owned());
     match (headers.contains_key(header::AUTHORIZATION), form_token) {
         (true, Some(_)) => Err(ApiError::Bearer(Some(TokenError::Malformed))),
-        (false, Some(token)) => respond(&state, &token).await,
+        (false, Some(token)) => {
+            respond(&state, &Method::POST, &headers, Presented::Bearer(&token)).await
+        }
         (_, None) => {
-            let token = bearer_token(&headers)?;
-            respond(&state, token).await
+            let token = presented_token(&headers)?;
+            respond(&state, &Method::POST, &headers, token).await
         }
     }
 }
 
-async fn respond(state: &AppState, token: &str) -> Result<Response, ApiError> {
+async fn respond(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    token: Presented<'_>,
+) -> Result<Response, ApiError> {
     let sigil = &state.sigil;
     let config = &sigil.config;
     let audiences = [config.issuer.as_str(), config.audience()];
-    let claims = verify_bearer(state, token, Some(&audiences)).await?;
+    let request = Request {
+        method,
+        path: "/userinfo",
+        headers,
+    };
+    let claims = verify_presented(state, &request, token, Some(&audiences)).await?;
     let scope = Scopes::parse(claims.scope.as_deref().unwrap_or_default())
         .map_err(|_| ApiError::Bearer(Some(TokenError::Malformed)))?;
     // A token without `openid` was not issued for OpenID Connect.

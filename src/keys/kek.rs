@@ -28,6 +28,8 @@ pub struct Kek {
     /// Signs the cookie that carries a sign-in between its password and
     /// its second factor.
     pending_mac: ring::hmac::Key,
+    /// Makes DPoP server nonces (the same on every node).
+    dpop_nonce_mac: ring::hmac::Key,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +132,7 @@ impl Kek {
             refresh_mac: derive(b"sigil/refresh-successor/v1"),
             csrf_mac: derive(b"sigil/csrf/v1"),
             pending_mac: derive(b"sigil/pending-sign-in/v1"),
+            dpop_nonce_mac: derive(b"sigil/dpop-nonce/v1"),
         })
     }
 
@@ -206,6 +209,11 @@ impl Kek {
     /// The key a sign-in awaiting its second factor is signed with.
     pub fn pending_mac(&self) -> &ring::hmac::Key {
         &self.pending_mac
+    }
+
+    /// The key DPoP server nonces are made with.
+    pub fn dpop_nonce_mac(&self) -> &ring::hmac::Key {
+        &self.dpop_nonce_mac
     }
 
     /// Encrypts `plaintext` for the key `kid`: `nonce || ciphertext || tag`.

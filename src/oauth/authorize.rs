@@ -50,6 +50,8 @@ pub struct AuthorizationRequest {
     /// The authentication context class `acr_values` asks for at least
     /// (see `authn::Acr::requested`); voluntary (OIDC Core §3.1.2.1).
     pub acr_values: Option<Acr>,
+    /// RFC 9449 §10: the DPoP key the code is bound to.
+    pub dpop_jkt: Option<String>,
     /// The parameters as received, for the pages to carry to the next step.
     pub params: Params,
 }
@@ -199,7 +201,17 @@ pub async fn parse(
             )
         })? as i64),
     };
+    let dpop_jkt = match params.get("dpop_jkt") {
+        None => None,
+        Some(text) => Some(crate::dpop::parse_jkt(text).ok_or_else(|| {
+            fail(
+                "invalid_request",
+                "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK",
+            )
+        })?),
+    };
     let request = AuthorizationRequest {
+        dpop_jkt,
         redirect_uri: redirect_uri.to_string(),
         state: target.state.map(str::to_string),
         scope,
@@ -438,6 +450,7 @@ async fn issue_code(
         family_id: None,
         amr: session.authn.amr_text(),
         acr: session.authn.acr.as_str().to_string(),
+        dpop_jkt: request.dpop_jkt.clone(),
     };
     sigil.store.insert_authorization_code(&record).await?;
     Ok(code)

@@ -1,12 +1,14 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3):
-//! `client_secret_basic`, `client_secret_post`, or `client_id` alone for a
-//! public client. Exactly one method per request (§2.3.1).
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523,
+//! `client_assertion.rs`), or `client_id` alone for a public client.
+//! Exactly one method per request (§2.3.1).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::client_assertion::claimed_client;
 use super::{OAuthError, Params};
 use crate::clients::Client;
 use crate::state::Sigil;
@@ -28,21 +30,25 @@ pub async fn authenticate_client_throttled(
     from: Option<IpAddr>,
     basic: Option<BasicCredentials>,
     params: &Params,
+    path: &str,
     now: i64,
 ) -> Result<Arc<Client>, OAuthError> {
     let store = sigil.store.as_ref();
-    let has_secret = basic.is_some() || params.get("client_secret").is_some();
+    let assertion = params.get("client_assertion");
+    let has_secret =
+        basic.is_some() || params.get("client_secret").is_some() || assertion.is_some();
     let presented = basic
         .as_ref()
         .map(|b| b.client_id.clone())
-        .or_else(|| params.get("client_id").map(str::to_string));
+        .or_else(|| params.get("client_id").map(str::to_string))
+        .or_else(|| assertion.and_then(|a| claimed_client(a).ok()));
     let Some(client_id) = presented.filter(|_| has_secret) else {
-        return authenticate_client(sigil, basic, params, now).await;
+        return authenticate_client(sigil, basic, params, path, now).await;
     };
     let mut attempt = sigil.throttle.client_attempt(from, &client_id);
     let lockout = sigil.throttle.lockout(store, &mut attempt, now).await?;
     match (
-        authenticate_client(sigil, basic, params, now).await,
+        authenticate_client(sigil, basic, params, path, now).await,
         lockout,
     ) {
         (Ok(client), None) => {
@@ -70,16 +76,25 @@ pub async fn authenticate_client_throttled(
     }
 }
 
-/// Authenticates the client of a request from its Basic header (if any) and
-/// its form parameters, against the clients held in memory
-/// (`crate::client_cache`). `now` decides whether a rotated-out secret
-/// still works.
+/// Authenticates the client of a request to the endpoint `path` from its
+/// Basic header (if any) and its form parameters, against the clients held
+/// in memory (`crate::client_cache`). `now` decides whether a rotated-out
+/// secret still works, and whether an assertion is current.
 pub async fn authenticate_client(
     sigil: &Sigil,
     basic: Option<BasicCredentials>,
     params: &Params,
+    path: &str,
     now: i64,
 ) -> Result<Arc<Client>, OAuthError> {
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        if basic.is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not both Basic and an assertion".into(),
+            ));
+        }
+        return super::client_assertion::authenticate(sigil, params, path, now).await;
+    }
     let form_id = params.get("client_id");
     let form_secret = params.get("client_secret");
     let (client_id, secret) = match (basic, form_secret) {

@@ -1,6 +1,8 @@
 //! The client credentials grant, RFC 6749 §4.4: a service acting for itself.
 
-use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use super::{
+    Context, Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope,
+};
 use crate::clients::Client;
 use crate::state::Sigil;
 
@@ -10,8 +12,9 @@ pub async fn client_credentials_grant(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = ctx.now;
     if client.is_public() {
         return Err(OAuthError::UnauthorizedClient(
             "a public client cannot use the client_credentials grant".into(),
@@ -19,19 +22,9 @@ pub async fn client_credentials_grant(
     }
     let scope = requested_scope(client, params)?;
     let grant = Grant {
-        subject: &client.id,
-        scope: &scope,
-        session: None,
-        authn: None,
+        jkt: ctx.jkt(),
+        ..Grant::new(&client.id, &scope)
     };
     let (access_token, claims) = issue_access_token(sigil, client, grant, now)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: (claims.exp - now) as u64,
-        scope: claims.scope.clone(),
-        refresh_token: None,
-        id_token: None,
-        claims,
-    })
+    Ok(TokenResponse::new(access_token, claims, now))
 }

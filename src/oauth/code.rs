@@ -11,7 +11,7 @@
 //! ```
 
 use super::refresh::{Opening, start_session_as};
-use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token};
+use super::{Context, Grant, OAuthError, Params, TokenResponse, issue_access_token};
 use crate::authn::Authn;
 use crate::clients::Client;
 use crate::keys::Alg;
@@ -29,8 +29,9 @@ pub async fn code_grant(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = ctx.now;
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.get("code_verifier");
@@ -76,6 +77,15 @@ pub async fn code_grant(
         }
         (None, None) => {}
     }
+    // RFC 9449 §10: a code bound to a DPoP key (`dpop_jkt`) is exchanged
+    // only with a proof by that key.
+    if let Some(bound) = &record.dpop_jkt
+        && ctx.jkt() != Some(bound.as_str())
+    {
+        return Err(OAuthError::InvalidGrant(
+            "the authorization code is bound to a DPoP key this request did not prove".into(),
+        ));
+    }
     let user = sigil
         .store
         .user_by_id(&record.user_id)
@@ -91,17 +101,14 @@ pub async fn code_grant(
     let authn = Authn::stored(&record.amr, &record.acr);
     let opening = Opening {
         id: family_id,
-        user: &user,
-        client,
-        scope: &scope,
-        authn: &authn,
+        ..Opening::new(&user, client, &scope, &authn, ctx.jkt())
     };
     let session = start_session_as(sigil, opening, now, None).await?;
     let grant = Grant {
-        subject: &user.id,
-        scope: &scope,
         session: Some(&session.id),
         authn: Some(&authn),
+        jkt: ctx.jkt(),
+        ..Grant::new(&user.id, &scope)
     };
     let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
     let id_token = if scope.contains("openid") {
@@ -123,15 +130,10 @@ pub async fn code_grant(
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: (claims.exp - now) as u64,
-        scope: claims.scope.clone(),
-        refresh_token: session.refresh_token,
-        id_token,
-        claims,
-    })
+    let mut response = TokenResponse::new(access_token, claims, now);
+    response.refresh_token = session.refresh_token;
+    response.id_token = id_token;
+    Ok(response)
 }
 
 /// RFC 6749 §4.1.2: a code used twice means it leaked; what its first

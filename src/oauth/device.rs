@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use super::code::{IdFacts, id_token};
 use super::refresh::{Opening, start_session_as};
-use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use super::{
+    Context, Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope,
+};
 use crate::authn::Authn;
 use crate::clients::Client;
 use crate::state::Sigil;
@@ -177,8 +179,9 @@ pub async fn device_grant(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = ctx.now;
     let device_code = params.require("device_code")?;
     if device_code.len() > 128 {
         return Err(invalid());
@@ -216,14 +219,14 @@ pub async fn device_grant(
                     "the user has not yet approved the request".into(),
                 )),
                 // Decided between the read and the poll: look again.
-                None => Box::pin(device_grant(sigil, client, params, now)).await,
+                None => Box::pin(device_grant(sigil, client, params, ctx)).await,
             }
         }
         DeviceStatus::Approved => {
             let spent = store.spend_device_code(&hash, now).await?.ok_or_else(|| {
                 OAuthError::InvalidGrant("the device code was already used".into())
             })?;
-            issue(sigil, client, &spent, now).await
+            issue(sigil, client, &spent, ctx).await
         }
     }
 }
@@ -234,8 +237,9 @@ async fn issue(
     sigil: &Sigil,
     client: &Client,
     record: &DeviceCodeRecord,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = ctx.now;
     let broken = || OAuthError::ServerError("an approved device code lacks its approval".into());
     let user_id = record.user_id.as_deref().ok_or_else(broken)?;
     let user = sigil
@@ -256,19 +260,13 @@ async fn issue(
     );
     let scope = crate::scope::Scopes::parse(&record.scope)
         .map_err(|e| OAuthError::ServerError(e.to_string()))?;
-    let opening = Opening {
-        id: uuid::Uuid::new_v4().to_string(),
-        user: &user,
-        client,
-        scope: &scope,
-        authn: &authn,
-    };
+    let opening = Opening::new(&user, client, &scope, &authn, ctx.jkt());
     let session = start_session_as(sigil, opening, now, None).await?;
     let grant = Grant {
-        subject: &user.id,
-        scope: &scope,
         session: Some(&session.id),
         authn: Some(&authn),
+        jkt: ctx.jkt(),
+        ..Grant::new(&user.id, &scope)
     };
     let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
     let id_token = if scope.contains("openid") {
@@ -290,15 +288,10 @@ async fn issue(
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: (claims.exp - now) as u64,
-        scope: claims.scope.clone(),
-        refresh_token: session.refresh_token,
-        id_token,
-        claims,
-    })
+    let mut response = TokenResponse::new(access_token, claims, now);
+    response.refresh_token = session.refresh_token;
+    response.id_token = id_token;
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -40,6 +40,15 @@ pub enum OAuthError {
     /// RFC 8628 §3.5: the device code expired; start over.
     #[error("expired_token: {0}")]
     ExpiredToken(String),
+    /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
+    /// RFC 9449 §8: the proof must carry the nonce of `DPoP-Nonce`.
+    #[error("use_dpop_nonce: {0}")]
+    UseDpopNonce(String),
+    /// RFC 8693 §2.2.2: the audience or resource may not be targeted.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
 }
 
 impl OAuthError {
@@ -58,6 +67,9 @@ impl OAuthError {
             OAuthError::SlowDown(_) => "slow_down",
             OAuthError::AccessDenied(_) => "access_denied",
             OAuthError::ExpiredToken(_) => "expired_token",
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce(_) => "use_dpop_nonce",
+            OAuthError::InvalidTarget(_) => "invalid_target",
         }
     }
 
@@ -76,7 +88,10 @@ impl OAuthError {
             | OAuthError::AuthorizationPending(d)
             | OAuthError::SlowDown(d)
             | OAuthError::AccessDenied(d)
-            | OAuthError::ExpiredToken(d) => d,
+            | OAuthError::ExpiredToken(d)
+            | OAuthError::InvalidDpopProof(d)
+            | OAuthError::UseDpopNonce(d)
+            | OAuthError::InvalidTarget(d) => d,
         }
     }
 }

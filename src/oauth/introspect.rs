@@ -54,6 +54,9 @@ pub async fn introspect(
         if !record.scope.is_empty() {
             body["scope"] = json!(record.scope);
         }
+        if let Some(jkt) = &family.dpop_jkt {
+            body["cnf"] = json!({ "jkt": jkt });
+        }
         return Ok(body);
     }
 
@@ -71,6 +74,11 @@ pub async fn introspect(
     let mut body =
         serde_json::to_value(&claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
     body["active"] = json!(true);
-    body["token_type"] = json!("Bearer");
+    // RFC 9449 §6.2: a bound token says so, with its `cnf` (in the claims).
+    body["token_type"] = json!(if claims.cnf.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    });
     Ok(body)
 }

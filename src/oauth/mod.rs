@@ -13,11 +13,14 @@
 //! ```
 
 pub mod authorize;
+mod client_assertion;
 mod client_auth;
 mod client_credentials;
 mod code;
 pub mod device;
+pub mod dpop;
 mod error;
+mod exchange;
 mod introspect;
 mod issue;
 pub mod logout;
@@ -115,20 +118,39 @@ pub struct TokenResponse {
     /// OpenID Connect: when the code grant's scope held `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
     /// The access token's claims, for metrics and the audit trail.
     #[serde(skip)]
     pub claims: crate::tokens::AccessClaims,
 }
 
+/// What the token endpoint knows of a request besides its form: who
+/// asks from where, the DPoP proof that came with it, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The client's address, for login throttling.
+    pub from: Option<std::net::IpAddr>,
+    /// The request's DPoP proof, checked (RFC 9449).
+    pub dpop: Option<&'a crate::dpop::Proof>,
+    pub now: i64,
+}
+
+impl Context<'_> {
+    /// The key the tokens of this request are bound to, if any.
+    pub fn jkt(&self) -> Option<&str> {
+        self.dpop.map(|p| p.jkt.as_str())
+    }
+}
+
 // RFC 6749 §3.2 (token endpoint), §4.3.2 and §4.4.2 (grants), §5 (responses).
 /// Handles one token request from an already-authenticated client.
-/// `from` is the client's address, for login throttling.
 pub async fn token(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
-    from: Option<std::net::IpAddr>,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let grant = params.require("grant_type")?;
     let grant: GrantType = grant.parse().map_err(|_| {
@@ -139,14 +161,21 @@ pub async fn token(
             "this client may not use the {grant} grant"
         )));
     }
+    // RFC 9449 §5: a client registered to use DPoP always does.
+    if client.require_dpop && ctx.dpop.is_none() {
+        return Err(OAuthError::InvalidDpopProof(
+            "this client must send a DPoP proof with every token request".into(),
+        ));
+    }
     match grant {
-        GrantType::Password => password::password_grant(sigil, client, params, from, now).await,
+        GrantType::Password => password::password_grant(sigil, client, params, ctx).await,
         GrantType::ClientCredentials => {
-            client_credentials::client_credentials_grant(sigil, client, params, now).await
+            client_credentials::client_credentials_grant(sigil, client, params, ctx).await
         }
-        GrantType::RefreshToken => refresh::refresh_grant(sigil, client, params, now).await,
-        GrantType::AuthorizationCode => code::code_grant(sigil, client, params, now).await,
-        GrantType::DeviceCode => device::device_grant(sigil, client, params, now).await,
+        GrantType::RefreshToken => refresh::refresh_grant(sigil, client, params, ctx).await,
+        GrantType::AuthorizationCode => code::code_grant(sigil, client, params, ctx).await,
+        GrantType::DeviceCode => device::device_grant(sigil, client, params, ctx).await,
+        GrantType::TokenExchange => exchange::exchange_grant(sigil, client, params, ctx).await,
     }
 }
 

@@ -298,7 +298,9 @@ pub async fn finish_sign_up(
         updated_at: now,
         sessions_revoked_at: None,
     };
-    let record = passkey_record(&user.id, "Passkey".into(), &passkey, now)?;
+    let mut record = passkey_record(&user.id, "Passkey".into(), &passkey, now)?;
+    // It signs the new account in at once.
+    record.last_used_at = Some(now);
     Ok((user, record))
 }
 

@@ -5,8 +5,11 @@ use std::net::IpAddr;
 
 use secrecy::SecretString;
 
+use super::refresh::Opening;
 use super::refresh::start_session;
-use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope};
+use super::{
+    Context, Grant, OAuthError, Params, TokenResponse, issue_access_token, requested_scope,
+};
 use crate::authn::{Authn, Factor};
 use crate::clients::Client;
 use crate::passwords::PasswordError;
@@ -21,9 +24,9 @@ pub async fn password_grant(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
-    from: Option<IpAddr>,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let (from, now) = (ctx.from, ctx.now);
     if !sigil.config.password_grant {
         return Err(OAuthError::UnsupportedGrantType(
             "the password grant is switched off on this server (RFC 9700 §2.4); use the \
@@ -36,32 +39,18 @@ pub async fn password_grant(
     let scope = requested_scope(client, params)?;
     let user = check_password(sigil, username, &password, &client.id, from, now).await?;
     let authn = Authn::with(Factor::Password);
-    let session = start_session(
-        sigil,
-        &user,
-        client,
-        &scope,
-        &authn,
-        now,
-        Some(&user.password_hash),
-    )
-    .await?;
+    let opening = Opening::new(&user, client, &scope, &authn, ctx.jkt());
+    let session = start_session(sigil, opening, now, Some(&user.password_hash)).await?;
     let grant = Grant {
-        subject: &user.id,
-        scope: &scope,
         session: Some(&session.id),
         authn: Some(&authn),
+        jkt: ctx.jkt(),
+        ..Grant::new(&user.id, &scope)
     };
     let (access_token, claims) = issue_access_token(sigil, client, grant, session.started)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: (claims.exp - now) as u64,
-        scope: claims.scope.clone(),
-        refresh_token: session.refresh_token,
-        id_token: None,
-        claims,
-    })
+    let mut response = TokenResponse::new(access_token, claims, now);
+    response.refresh_token = session.refresh_token;
+    Ok(response)
 }
 
 /// Checks a username and password, with the throttling, lockout and audit

@@ -8,7 +8,7 @@
 //!                                                   └─no──► reuse: revoke the whole family
 //! ```
 
-use super::{Grant, OAuthError, Params, TokenResponse, issue_access_token};
+use super::{Context, Grant, OAuthError, Params, TokenResponse, issue_access_token};
 use crate::authn::Authn;
 use crate::clients::{Client, GrantType};
 use crate::revocation;
@@ -39,33 +39,45 @@ pub struct Session {
 /// password changed meanwhile, no session opens.
 pub async fn start_session(
     sigil: &Sigil,
-    user: &UserRecord,
-    client: &Client,
-    scope: &Scopes,
-    authn: &Authn,
+    opening: Opening<'_>,
     now: i64,
     password_hash: Option<&str>,
 ) -> Result<Session, OAuthError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let opening = Opening {
-        id,
-        user,
-        client,
-        scope,
-        authn,
-    };
     start_session_as(sigil, opening, now, password_hash).await
 }
 
 /// A login session about to open: its family id (chosen by the caller, as
 /// the code grant records it on the code before the family exists), whose
-/// it is, and how the user authenticated.
+/// it is, how the user authenticated, and the DPoP key of the request that
+/// opened it.
 pub struct Opening<'a> {
     pub id: String,
     pub user: &'a UserRecord,
     pub client: &'a Client,
     pub scope: &'a Scopes,
     pub authn: &'a Authn,
+    /// The thumbprint of the request's DPoP key, if it had one.
+    pub jkt: Option<&'a str>,
+}
+
+impl<'a> Opening<'a> {
+    /// An opening with a new family id.
+    pub fn new(
+        user: &'a UserRecord,
+        client: &'a Client,
+        scope: &'a Scopes,
+        authn: &'a Authn,
+        jkt: Option<&'a str>,
+    ) -> Opening<'a> {
+        Opening {
+            id: uuid::Uuid::new_v4().to_string(),
+            user,
+            client,
+            scope,
+            authn,
+            jkt,
+        }
+    }
 }
 
 /// [`start_session`] of an [`Opening`].
@@ -81,6 +93,7 @@ pub async fn start_session_as(
         client,
         scope,
         authn,
+        jkt,
     } = opening;
     let config = &sigil.config;
     let refreshable = client.allows(GrantType::RefreshToken);
@@ -100,6 +113,9 @@ pub async fn start_session_as(
         revoked_at: None,
         amr: Some(authn.amr_text()),
         acr: Some(authn.acr.as_str().to_string()),
+        // RFC 9449 §5: a public client's refresh tokens are bound to its
+        // DPoP key (a confidential client's are bound by its credentials).
+        dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_string),
     };
     let token = refreshable.then(mint_refresh_token);
     let first = token.as_ref().map(|token| RefreshRecord {
@@ -158,8 +174,9 @@ pub async fn refresh_grant(
     sigil: &Sigil,
     client: &Client,
     params: &Params,
-    now: i64,
+    ctx: Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = ctx.now;
     let presented = params.require("refresh_token")?;
     if !is_refresh_token(presented) {
         return Err(invalid("invalid"));
@@ -175,6 +192,23 @@ pub async fn refresh_grant(
     }
     if family.revoked_at.is_some() {
         return Err(invalid("revoked"));
+    }
+    // RFC 9449 §5: a bound refresh token needs a proof by the same key;
+    // checked before anything is spent.
+    if let Some(bound) = &family.dpop_jkt {
+        match ctx.jkt() {
+            Some(jkt) if jkt == bound => {}
+            Some(_) => {
+                return Err(OAuthError::InvalidGrant(
+                    "the refresh token is bound to another DPoP key".into(),
+                ));
+            }
+            None => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "the refresh token is bound to a DPoP key: send a proof made with it".into(),
+                ));
+            }
+        }
     }
     let granted =
         Scopes::parse(&family.scope).map_err(|e| OAuthError::ServerError(e.to_string()))?;
@@ -271,19 +305,13 @@ pub async fn refresh_grant(
         .zip(family.acr.as_deref())
         .map(|(amr, acr)| Authn::stored(amr, acr));
     let grant = Grant {
-        subject: &family.user_id,
-        scope: &scope,
         session: Some(&family.id),
         authn: authn.as_ref(),
+        jkt: ctx.jkt(),
+        ..Grant::new(&family.user_id, &scope)
     };
     let (access_token, claims) = issue_access_token(sigil, client, grant, now)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: (claims.exp - now) as u64,
-        scope: claims.scope.clone(),
-        refresh_token: Some(successor),
-        id_token: None,
-        claims,
-    })
+    let mut response = TokenResponse::new(access_token, claims, now);
+    response.refresh_token = Some(successor);
+    Ok(response)
 }

@@ -10,7 +10,9 @@ use super::Ops;
 use crate::keys::Kek;
 use crate::mfa::passkeys::parse_name;
 use crate::mfa::{recovery, totp};
-use crate::store::{FactorsRemoved, PasskeyRecord, StoreError, TotpRecord, UserRecord};
+use crate::store::{
+    FactorsRemoved, PasskeyRecord, PasskeyRemoval, StoreError, TotpRecord, UserRecord,
+};
 
 /// Why a factor could not be changed.
 #[derive(Debug, thiserror::Error)]
@@ -197,20 +199,23 @@ pub async fn rename_passkey(
 }
 
 /// Removes one of the user's passkeys. A passkey-only account keeps its
-/// last one (it would have no way to sign in); an admin's reset may still
-/// remove it. Returns whether it was theirs.
+/// last one (it would have no way to sign in), however many removals race;
+/// an admin's reset may still remove it. Returns whether it was theirs.
 pub async fn remove_passkey(
     ops: &Ops<'_>,
     user: &UserRecord,
     id: &str,
 ) -> Result<bool, FactorError> {
-    if user.password_hash.is_empty() && ops.store.passkeys(&user.id).await?.len() <= 1 {
-        return Err(FactorError::Invalid(
-            "this is the account's only way to sign in: add another passkey or a password first"
-                .into(),
-        ));
-    }
-    let removed = ops.store.delete_passkey(&user.id, id).await?;
+    let removed = match ops.store.delete_passkey(&user.id, id, true).await? {
+        PasskeyRemoval::Removed => true,
+        PasskeyRemoval::NotFound => false,
+        PasskeyRemoval::LastWayIn => {
+            return Err(FactorError::Invalid(
+                "this is the account's only way to sign in: add another passkey or a password first"
+                    .into(),
+            ));
+        }
+    };
     if removed {
         ops.record(
             "passkey.removed",

@@ -40,6 +40,20 @@ pub struct AccessClaims {
     /// RFC 8176 authentication methods, for a user's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// RFC 9449 §6: the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
+    /// RFC 8693 §4.1: who acts on the subject's behalf (a token exchange
+    /// with an actor), nesting earlier actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+}
+
+/// RFC 7800 confirmation: the key a token is bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cnf {
+    /// RFC 9449 §6.1: the RFC 7638 SHA-256 thumbprint of the DPoP key.
+    pub jkt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +78,10 @@ pub enum TokenError {
     Revoked,
     #[error("the token's subject is not an active user")]
     InactiveSubject,
+    #[error("the token is bound to a DPoP key: present it with the DPoP scheme and a proof")]
+    DpopBound,
+    #[error("the token is not bound to a DPoP key: present it as a bearer token")]
+    NotDpopBound,
     #[error("signing failed")]
     Signing,
 }

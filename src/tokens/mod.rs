@@ -3,9 +3,10 @@
 
 mod access;
 mod id;
+pub mod jose;
 mod refresh;
 
-pub use access::{AccessClaims, TokenError, sign_access_token, verify_access_token};
+pub use access::{AccessClaims, Cnf, TokenError, sign_access_token, verify_access_token};
 pub use id::{IdClaims, at_hash, sign_id_token, verify_id_token_hint};
 pub use refresh::{
     REFRESH_PREFIX, hash_refresh_token, is_refresh_token, mint_refresh_token,

@@ -12,6 +12,16 @@ use async_trait::async_trait;
 use crate::StoreResult;
 use crate::records::{CeremonyRecord, PasskeyRecord, TotpRecord, UserRecord};
 
+/// What became of a passkey removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    Removed,
+    /// The user has no such passkey.
+    NotFound,
+    /// It is the account's only way in: kept.
+    LastWayIn,
+}
+
 /// How many of each factor a reset removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FactorsRemoved {
@@ -79,8 +89,16 @@ pub trait FactorStore: Send + Sync {
     async fn passkey_used(&self, id: &str, credential: &str, now: i64) -> StoreResult<()>;
     /// Returns whether the user had a passkey `id`.
     async fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> StoreResult<bool>;
-    /// Returns whether the user had a passkey `id`.
-    async fn delete_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Removes the user's passkey `id`, unless `keep_a_way_in` and it is
+    /// the last way into the account (no password, no other passkey).
+    /// Concurrent removals of one user's passkeys take turns (the user row
+    /// is locked), so two of them cannot both pass that check.
+    async fn delete_passkey(
+        &self,
+        user_id: &str,
+        id: &str,
+        keep_a_way_in: bool,
+    ) -> StoreResult<PasskeyRemoval>;
     /// Removes every factor of the user (authenticator, recovery codes,
     /// passkeys) in one transaction.
     async fn reset_factors(&self, user_id: &str) -> StoreResult<FactorsRemoved>;
@@ -112,7 +130,7 @@ pub(crate) const UNUSED_RECOVERY_CODES: &str =
     "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
 pub(crate) const INSERT_PASSKEY: &str = "INSERT INTO passkeys \
     (id, user_id, credential_id, name, credential, backup_eligible, created_at, last_used_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub(crate) const PASSKEYS: &str =
     "SELECT * FROM passkeys WHERE user_id = $1 ORDER BY created_at, id";
 pub(crate) const PASSKEY_BY_CREDENTIAL_ID: &str = "SELECT * FROM passkeys WHERE credential_id = $1";
@@ -121,6 +139,12 @@ pub(crate) const PASSKEY_USED: &str =
 pub(crate) const RENAME_PASSKEY: &str =
     "UPDATE passkeys SET name = $1 WHERE user_id = $2 AND id = $3";
 pub(crate) const DELETE_PASSKEY: &str = "DELETE FROM passkeys WHERE user_id = $1 AND id = $2";
+/// Locks the user row for the rest of the transaction on Postgres (SQLite's
+/// one writer orders writes anyway); changes nothing.
+pub(crate) const LOCK_USER: &str = "UPDATE users SET updated_at = updated_at WHERE id = $1";
+/// Whether the user has no password, and how many passkeys they have.
+pub(crate) const WAYS_IN: &str = "SELECT u.password_hash = '', \
+    (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) FROM users u WHERE u.id = $1";
 pub(crate) const DELETE_PASSKEYS: &str = "DELETE FROM passkeys WHERE user_id = $1";
 pub(crate) const INSERT_CEREMONY: &str = "INSERT INTO webauthn_ceremonies \
     (id_hash, purpose, user_id, state, expires_at) VALUES ($1, $2, $3, $4, $5)";
@@ -277,6 +301,7 @@ macro_rules! impl_factor_store {
                     .bind(&p.credential)
                     .bind(p.backup_eligible)
                     .bind(p.created_at)
+                    .bind(p.last_used_at)
                     .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(|e| $crate::error::conflict_on(e, "credential_id"))?;
@@ -312,6 +337,7 @@ macro_rules! impl_factor_store {
                     .bind(&p.credential)
                     .bind(p.backup_eligible)
                     .bind(p.created_at)
+                    .bind(p.last_used_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| $crate::error::conflict_on(e, "credential_id"))?;
@@ -369,13 +395,48 @@ macro_rules! impl_factor_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn delete_passkey(&self, user_id: &str, id: &str) -> $crate::StoreResult<bool> {
+            async fn delete_passkey(
+                &self,
+                user_id: &str,
+                id: &str,
+                keep_a_way_in: bool,
+            ) -> $crate::StoreResult<$crate::PasskeyRemoval> {
+                use sqlx::Connection;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin().await?;
+                sqlx::query($crate::factors::LOCK_USER)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if keep_a_way_in {
+                    let ways: Option<(bool, i64)> = sqlx::query_as($crate::factors::WAYS_IN)
+                        .bind(user_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some((true, n)) = ways
+                        && n <= 1
+                    {
+                        let owned: Option<$crate::PasskeyRecord> =
+                            sqlx::query_as($crate::factors::PASSKEYS)
+                                .bind(user_id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        if owned.is_some_and(|p| p.id == id) {
+                            return Ok($crate::PasskeyRemoval::LastWayIn);
+                        }
+                    }
+                }
                 let done = sqlx::query($crate::factors::DELETE_PASSKEY)
                     .bind(user_id)
                     .bind(id)
-                    .execute(&mut *self.write_conn().await?)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() > 0)
+                tx.commit().await?;
+                Ok(if done.rows_affected() > 0 {
+                    $crate::PasskeyRemoval::Removed
+                } else {
+                    $crate::PasskeyRemoval::NotFound
+                })
             }
 
             async fn reset_factors(

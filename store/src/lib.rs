@@ -12,6 +12,7 @@
 mod device;
 mod error;
 mod factors;
+mod jtis;
 mod pg_health;
 mod postgres;
 mod records;
@@ -25,7 +26,8 @@ use std::sync::Arc;
 
 pub use device::DeviceStore;
 pub use error::{StoreError, StoreResult};
-pub use factors::{FactorStore, FactorsRemoved};
+pub use factors::{FactorStore, FactorsRemoved, PasskeyRemoval};
+pub use jtis::JtiStore;
 pub use postgres::PostgresStore;
 pub use records::*;
 pub use schema::SchemaState;

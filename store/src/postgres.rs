@@ -178,6 +178,7 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 crate::sign_in::impl_sign_in_store!(PostgresStore);
 crate::factors::impl_factor_store!(PostgresStore);
 crate::device::impl_device_store!(PostgresStore);
+crate::jtis::impl_jti_store!(PostgresStore);
 
 impl PostgresStore {
     /// Every connection, read or write, passes the health gate.
@@ -310,6 +311,11 @@ impl Store for PostgresStore {
             .bind(&c.post_logout_redirect_uris)
             .bind(c.first_party)
             .bind(c.require_mfa)
+            .bind(&c.token_endpoint_auth_method)
+            .bind(&c.jwks)
+            .bind(&c.jwks_uri)
+            .bind(c.require_dpop)
+            .bind(&c.exchange_audiences)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique(e, &["client_id"]))?;
@@ -660,6 +666,7 @@ impl Store for PostgresStore {
             .bind(password_hash)
             .bind(&family.amr)
             .bind(&family.acr)
+            .bind(&family.dpop_jkt)
             .fetch_optional(&mut *self.db.conn().await?)
             .await?;
         started.ok_or(StoreError::NotFound)
@@ -710,6 +717,7 @@ impl Store for PostgresStore {
             revoked_at: row.try_get("f_revoked_at")?,
             amr: row.try_get("f_amr")?,
             acr: row.try_get("f_acr")?,
+            dpop_jkt: row.try_get("f_dpop_jkt")?,
         };
         let user = match row.try_get::<Option<String>, _>("u_id")? {
             None => None,
@@ -924,7 +932,7 @@ const DEAD_FAMILY: &str = "(f.revoked_at IS NOT NULL AND f.revoked_at < $1) \
 const REFRESH_SESSION: &str = "\
 SELECT t.hash, t.family_id, t.scope, t.issued_at, t.expires_at, t.spent_at, t.successor_hash, \
     f.id AS f_id, f.user_id AS f_user_id, f.client_id AS f_client_id, f.scope AS f_scope, \
-    f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, f.amr AS f_amr, f.acr AS f_acr, \
+    f.created_at AS f_created_at, f.expires_at AS f_expires_at, f.revoked_at AS f_revoked_at, f.amr AS f_amr, f.acr AS f_acr, f.dpop_jkt AS f_dpop_jkt, \
     u.id AS u_id, u.username AS u_username, u.email AS u_email, \
     u.password_hash AS u_password_hash, u.disabled AS u_disabled, u.created_at AS u_created_at, \
     u.updated_at AS u_updated_at, u.sessions_revoked_at AS u_sessions_revoked_at \
@@ -943,8 +951,8 @@ WITH owner AS ( \
     SELECT id, sessions_revoked_at FROM users WHERE id = $2 AND NOT disabled \
       AND ($12::text IS NULL OR password_hash = $12) FOR SHARE), \
 family AS ( \
-    INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at, amr, acr) \
-    SELECT $1, owner.id, $3, $4, GREATEST($5, COALESCE(owner.sessions_revoked_at, $5)), $6, $7, $13, $14 \
+    INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at, amr, acr, dpop_jkt) \
+    SELECT $1, owner.id, $3, $4, GREATEST($5, COALESCE(owner.sessions_revoked_at, $5)), $6, $7, $13, $14, $15 \
     FROM owner RETURNING id, created_at), \
 first AS ( \
     INSERT INTO refresh_tokens (hash, family_id, scope, issued_at, expires_at, spent_at, successor_hash) \

@@ -44,6 +44,17 @@ pub struct ClientRecord {
     pub first_party: bool,
     /// The client's users must sign in with a second factor.
     pub require_mfa: bool,
+    /// `private_key_jwt`, or `None`: a secret when it has one, none when
+    /// public.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys (a JWKS, JSON) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// Where the client's JWKS is fetched from, instead of `jwks`.
+    pub jwks_uri: Option<String>,
+    /// Every token request must carry a DPoP proof.
+    pub require_dpop: bool,
+    /// Space-separated audiences a token exchange may target.
+    pub exchange_audiences: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -75,6 +86,9 @@ pub struct FamilyRecord {
     /// Sigil recorded them.
     pub amr: Option<String>,
     pub acr: Option<String>,
+    /// The DPoP key (RFC 7638 thumbprint) the family's refresh tokens are
+    /// bound to, for a public client that proved one.
+    pub dpop_jkt: Option<String>,
 }
 
 /// One refresh token, known only by its SHA-256.
@@ -297,6 +311,8 @@ pub struct AuthCodeRecord {
     /// How the user authenticated (the session's `amr` and `acr`).
     pub amr: String,
     pub acr: String,
+    /// The DPoP key the request bound the code to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// What happened to an attempt to exchange an authorization code.

@@ -75,8 +75,8 @@ pub(crate) const LIST_BROWSER_SESSIONS: &str = "SELECT * FROM browser_sessions \
     WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, sid";
 pub(crate) const INSERT_AUTHORIZATION_CODE: &str = "INSERT INTO authorization_codes \
     (hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, sid, \
-     created_at, expires_at, spent_at, family_id, amr, acr) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, $12, $13)";
+     created_at, expires_at, spent_at, family_id, amr, acr, dpop_jkt) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, $12, $13, $14)";
 pub(crate) const SPEND_AUTHORIZATION_CODE: &str = "UPDATE authorization_codes \
     SET spent_at = $1, family_id = $2 \
     WHERE hash = $3 AND spent_at IS NULL AND expires_at > $1 RETURNING *";
@@ -189,6 +189,7 @@ macro_rules! impl_sign_in_store {
                     .bind(c.expires_at)
                     .bind(&c.amr)
                     .bind(&c.acr)
+                    .bind(&c.dpop_jkt)
                     .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())

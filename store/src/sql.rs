@@ -12,8 +12,9 @@ pub(crate) const FAMILY_BY_ID: &str = "SELECT * FROM refresh_families WHERE id =
 pub(crate) const INSERT_AUDIT: &str =
     "INSERT INTO audit_events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, grant_types, scopes, alg, audience, disabled, created_at, \
-             access_token_ttl_secs, refresh_token_ttl_secs, redirect_uris, post_logout_redirect_uris, first_party, require_mfa)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+             access_token_ttl_secs, refresh_token_ttl_secs, redirect_uris, post_logout_redirect_uris, first_party, require_mfa, \
+             token_endpoint_auth_method, jwks, jwks_uri, require_dpop, exchange_audiences)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 pub(crate) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, not_before, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq";
 pub(crate) const INSERT_USER: &str =
     "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at)

@@ -171,6 +171,7 @@ fn unique(e: sqlx::Error, columns: &[&'static str]) -> StoreError {
 crate::sign_in::impl_sign_in_store!(SqliteStore);
 crate::factors::impl_factor_store!(SqliteStore);
 crate::device::impl_device_store!(SqliteStore);
+crate::jtis::impl_jti_store!(SqliteStore);
 
 impl SqliteStore {
     async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
@@ -293,6 +294,11 @@ impl Store for SqliteStore {
             .bind(&c.post_logout_redirect_uris)
             .bind(c.first_party)
             .bind(c.require_mfa)
+            .bind(&c.token_endpoint_auth_method)
+            .bind(&c.jwks)
+            .bind(&c.jwks_uri)
+            .bind(c.require_dpop)
+            .bind(&c.exchange_audiences)
             .execute(self.db.write())
             .await
             .map_err(|e| unique(e, &["client_id"]))?;
@@ -594,8 +600,8 @@ impl Store for SqliteStore {
         // revocation of the user's families are ordered by the writer.
         let mut tx = self.db.write().begin().await?;
         let started: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at, amr, acr)
-             SELECT ?1, u.id, ?3, ?4, max(?5, COALESCE(u.sessions_revoked_at, ?5)), ?6, ?7, ?9, ?10 FROM users u \
+            "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, revoked_at, amr, acr, dpop_jkt)
+             SELECT ?1, u.id, ?3, ?4, max(?5, COALESCE(u.sessions_revoked_at, ?5)), ?6, ?7, ?9, ?10, ?11 FROM users u \
              WHERE u.id = ?2 AND NOT u.disabled AND (?8 IS NULL OR u.password_hash = ?8) \
              RETURNING created_at",
         )
@@ -609,6 +615,7 @@ impl Store for SqliteStore {
         .bind(password_hash)
         .bind(&family.amr)
         .bind(&family.acr)
+        .bind(&family.dpop_jkt)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(started) = started else {

@@ -5,12 +5,15 @@ use async_trait::async_trait;
 use crate::StoreResult;
 use crate::device::DeviceStore;
 use crate::factors::FactorStore;
+use crate::jtis::JtiStore;
 use crate::records::*;
 use crate::sign_in::SignInStore;
 
 /// Everything Sigil persists. One implementation per database.
 #[async_trait]
-pub trait Store: SignInStore + FactorStore + DeviceStore + Send + Sync + 'static {
+pub trait Store:
+    SignInStore + FactorStore + DeviceStore + JtiStore + Send + Sync + 'static
+{
     /// Cheap round-trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Whether every migration this binary knows has been applied (and no

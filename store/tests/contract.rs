@@ -16,8 +16,8 @@ use std::time::Duration;
 use sigil_store::{
     AuthCodeRecord, BrowserSessionRecord, CeremonyRecord, ClientRecord, CodeSpend, ConsentRecord,
     DeviceCodeRecord, DeviceDecision, DeviceStatus, FactorsRemoved, Families, FamilyRecord,
-    KeyRecord, NewAudit, NewRevocation, PasskeyRecord, PoolSettings, RefreshRecord, Retirement,
-    RevocationKind, RevocationRecord, SpendOutcome, Store, StoreError, ThrottleRecord,
+    KeyRecord, NewAudit, NewRevocation, PasskeyRecord, PasskeyRemoval, PoolSettings, RefreshRecord,
+    Retirement, RevocationKind, RevocationRecord, SpendOutcome, Store, StoreError, ThrottleRecord,
     ThrottleRule, TotpRecord, UserFamilies, UserRecord,
 };
 
@@ -251,6 +251,11 @@ fn client(id: &str, secret_hash: Option<&[u8]>) -> ClientRecord {
         post_logout_redirect_uris: format!("https://{id}.example.com/bye"),
         first_party: id == "web",
         require_mfa: false,
+        token_endpoint_auth_method: None,
+        jwks: None,
+        jwks_uri: None,
+        require_dpop: false,
+        exchange_audiences: String::new(),
     }
 }
 
@@ -278,6 +283,7 @@ fn family(id: &str, user_id: &str, created_at: i64, expires_at: i64) -> FamilyRe
         revoked_at: None,
         amr: Some("pwd otp mfa".to_string()),
         acr: Some("urn:sigil:acr:mfa".to_string()),
+        dpop_jkt: Some(format!("jkt-of-{id}")),
     }
 }
 
@@ -1816,6 +1822,7 @@ fn code(hash: u8, expires_at: i64) -> AuthCodeRecord {
         family_id: None,
         amr: "pwd".to_string(),
         acr: "urn:sigil:acr:1fa".to_string(),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_string()),
     }
 }
 
@@ -2404,13 +2411,22 @@ async fn passkeys(store: &dyn Store) {
         store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
         Some(renamed.clone())
     );
-    assert!(!store.delete_passkey("u2", "p1").await.unwrap());
+    assert_eq!(
+        store.delete_passkey("u2", "p1", false).await.unwrap(),
+        PasskeyRemoval::NotFound
+    );
     assert_eq!(
         store.passkeys("u1").await.unwrap(),
         vec![phone.clone(), renamed]
     );
-    assert!(store.delete_passkey("u1", "p1").await.unwrap());
-    assert!(!store.delete_passkey("u1", "p1").await.unwrap());
+    assert_eq!(
+        store.delete_passkey("u1", "p1", false).await.unwrap(),
+        PasskeyRemoval::Removed
+    );
+    assert_eq!(
+        store.delete_passkey("u1", "p1", false).await.unwrap(),
+        PasskeyRemoval::NotFound
+    );
     assert_eq!(store.passkeys("u1").await.unwrap(), vec![phone]);
     assert_eq!(
         store.passkey_by_credential_id(&[1; 16]).await.unwrap(),
@@ -2500,6 +2516,32 @@ async fn passkey_accounts(store: &dyn Store) {
         })
         .await
         .expect("u2 and caroline are free");
+
+    // A passkey-only account keeps a way in: its last passkey stays, even
+    // when two removals race (each takes the user row in turn).
+    assert_eq!(
+        store.delete_passkey("u1", "p1", true).await.unwrap(),
+        PasskeyRemoval::LastWayIn
+    );
+    let second = passkey("p4", "u1", 4, T0 + 1);
+    store.insert_passkey(&second).await.unwrap();
+    let (a, b) = tokio::join!(
+        store.delete_passkey("u1", "p1", true),
+        store.delete_passkey("u1", "p4", true)
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| *o == PasskeyRemoval::Removed);
+    assert_eq!(
+        outcomes,
+        [PasskeyRemoval::LastWayIn, PasskeyRemoval::Removed]
+    );
+    assert_eq!(store.passkeys("u1").await.unwrap().len(), 1);
+    // A removal that need not keep a way in (an admin's) takes the last.
+    let last = store.passkeys("u1").await.unwrap().remove(0);
+    assert_eq!(
+        store.delete_passkey("u1", &last.id, false).await.unwrap(),
+        PasskeyRemoval::Removed
+    );
 }
 
 async fn factor_resets(store: &dyn Store) {

@@ -654,6 +654,7 @@ pub fn session_records(
         revoked_at: None,
         amr: Some("pwd".into()),
         acr: Some("urn:sigil:acr:1fa".into()),
+        dpop_jkt: None,
     };
     let first = sigil::store::RefreshRecord {
         hash: sigil::tokens::hash_refresh_token(&token),

@@ -75,6 +75,8 @@ fn case(alg: Alg) -> Case {
         sid: Some("8c0e3f0e-64c3-4c0b-9e55-0f6b1a0c2d11".into()),
         acr: Some("urn:sigil:acr:1fa".into()),
         amr: Some(vec!["pwd".into()]),
+        cnf: None,
+        act: None,
     };
     let token = sign_access_token(&key, &claims).expect("token");
     let jwk = generated.public_jwk;
