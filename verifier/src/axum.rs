@@ -138,6 +138,9 @@ impl Rejection {
         let (code, description) = match &self.kind {
             Kind::MissingToken => ("unauthorized", "a bearer token is required".to_string()),
             Kind::InvalidRequest(why) => ("invalid_request", why.to_string()),
+            Kind::InvalidToken(e @ VerifyError::InvalidDpopProof(_)) => {
+                ("invalid_dpop_proof", e.to_string())
+            }
             Kind::InvalidToken(e) => ("invalid_token", e.to_string()),
             Kind::InsufficientScope(scope) => (
                 "insufficient_scope",
@@ -175,9 +178,21 @@ impl Rejection {
 
     /// RFC 6750 §3 `WWW-Authenticate` value.
     fn challenge(&self, code: &str, description: &str) -> Option<String> {
-        let mut params = Vec::with_capacity(3);
+        let mut params = Vec::with_capacity(4);
         if let Some(realm) = &self.realm {
             params.push(format!("realm=\"{}\"", quote(realm)));
+        }
+        // RFC 9449 §7.1: the DPoP scheme's challenge, for its own errors.
+        let dpop = matches!(
+            &self.kind,
+            Kind::InvalidToken(
+                VerifyError::InvalidDpopProof(_)
+                    | VerifyError::DpopRequired
+                    | VerifyError::NotDpopBound
+            )
+        );
+        if dpop {
+            params.push(r#"algs="ES256 EdDSA RS256 PS256""#.to_string());
         }
         match &self.kind {
             Kind::MissingToken => {}
@@ -196,10 +211,11 @@ impl Rejection {
             }
             Kind::Unavailable(_) => return None,
         }
+        let scheme = if dpop { "DPoP" } else { "Bearer" };
         Some(if params.is_empty() {
-            "Bearer".to_string()
+            scheme.to_string()
         } else {
-            format!("Bearer {}", params.join(", "))
+            format!("{scheme} {}", params.join(", "))
         })
     }
 }
@@ -295,8 +311,16 @@ impl Claims {
     }
 }
 
-/// Reads `Authorization: Bearer <token>` (RFC 6750 §2.1).
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Kind> {
+/// How the request presented its token.
+enum Scheme {
+    Bearer,
+    /// RFC 9449 §7.1: with a `DPoP` proof header.
+    Dpop,
+}
+
+/// Reads `Authorization: Bearer <token>` (RFC 6750 §2.1) or
+/// `Authorization: DPoP <token>` (RFC 9449 §7.1).
+fn bearer_token(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, Kind> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -308,10 +332,14 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Kind> {
         .to_str()
         .map_err(|_| Kind::InvalidToken(VerifyError::Malformed))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         // Another scheme is not a bearer token: challenge for one.
         return Ok(None);
-    }
+    };
     let token = token.trim();
     let token68 = !token.is_empty()
         && token
@@ -320,23 +348,48 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Kind> {
     if !token68 {
         return Err(Kind::InvalidToken(VerifyError::Malformed));
     }
-    Ok(Some(token))
+    Ok(Some((scheme, token)))
 }
 
-/// Verifies the request's bearer token, if it has one.
+/// What of a request the token checks read: its headers, and for a DPoP
+/// proof its method and path.
+struct Presented<'a> {
+    headers: &'a HeaderMap,
+    method: &'a str,
+    path: &'a str,
+}
+
+/// Verifies the request's access token, if it has one: a bearer token, or
+/// a DPoP-bound one with its proof.
 async fn authenticate(
     verifier: &Verifier,
-    headers: &HeaderMap,
+    request: &Presented<'_>,
 ) -> Result<Option<Claims>, Rejection> {
     let realm = || Some(verifier.realm().to_string());
-    let token = bearer_token(headers).map_err(|kind| Rejection {
+    let token = bearer_token(request.headers).map_err(|kind| Rejection {
         realm: realm(),
         kind,
     })?;
-    let Some(token) = token else {
+    let Some((scheme, token)) = token else {
         return Ok(None);
     };
-    match verifier.verify(token).await {
+    let verified = match scheme {
+        Scheme::Bearer => verifier.verify(token).await,
+        Scheme::Dpop => {
+            let mut proofs = request.headers.get_all("dpop").iter();
+            match (proofs.next().map(|p| p.to_str()), proofs.next()) {
+                (Some(Ok(proof)), None) => {
+                    verifier
+                        .verify_dpop(token, proof, request.method, request.path)
+                        .await
+                }
+                _ => Err(VerifyError::InvalidDpopProof(
+                    "one DPoP header with the proof is required".into(),
+                )),
+            }
+        }
+    };
+    match verified {
         Ok(claims) => Ok(Some(claims)),
         Err(e) => {
             tracing::debug!(error = %e, "refused a bearer token");
@@ -347,8 +400,8 @@ async fn authenticate(
     }
 }
 
-async fn require_token(verifier: &Verifier, headers: &HeaderMap) -> Result<Claims, Rejection> {
-    authenticate(verifier, headers)
+async fn require_token(verifier: &Verifier, request: &Presented<'_>) -> Result<Claims, Rejection> {
+    authenticate(verifier, request)
         .await?
         .ok_or_else(|| Rejection::missing_token().with_realm(verifier.realm()))
 }
@@ -381,7 +434,12 @@ where
             return Ok(claims.clone());
         }
         let verifier = Verifier::from_ref(state);
-        require_token(&verifier, &parts.headers).await
+        let request = Presented {
+            headers: &parts.headers,
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        require_token(&verifier, &request).await
     }
 }
 
@@ -403,7 +461,12 @@ where
             return Ok(Some(claims.clone()));
         }
         let verifier = Verifier::from_ref(state);
-        authenticate(&verifier, &parts.headers).await
+        let request = Presented {
+            headers: &parts.headers,
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        authenticate(&verifier, &request).await
     }
 }
 
@@ -605,7 +668,12 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let verifier = &layer.verifier;
-            let claims = match require_token(verifier, request.headers()).await {
+            let presented = Presented {
+                headers: request.headers(),
+                method: request.method().as_str(),
+                path: request.uri().path(),
+            };
+            let claims = match require_token(verifier, &presented).await {
                 Ok(claims) => claims,
                 Err(rejection) => return Ok(rejection.to_response()),
             };

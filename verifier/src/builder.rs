@@ -57,6 +57,7 @@ pub struct VerifierBuilder {
     pub(crate) refetch_cooldown: Duration,
     pub(crate) negative_cache_ttl: Duration,
     pub(crate) realm: Option<String>,
+    pub(crate) dpop_url: Option<String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) http: Option<reqwest::Client>,
 }
@@ -89,6 +90,7 @@ impl Default for VerifierBuilder {
             refetch_cooldown: DEFAULT_REFETCH_COOLDOWN,
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
             realm: None,
+            dpop_url: None,
             clock: Arc::new(SystemClock),
             http: None,
         }
@@ -180,6 +182,16 @@ impl VerifierBuilder {
     /// is refused without another fetch. Default 30 s, at most 1 hour.
     pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
         self.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449) with a proof, this service
+    /// being reached at `public_url` (`https://notes.example.com`, or with
+    /// a path prefix): a proof's `htu` must be it followed by the request's
+    /// path. Without it, a bound token is refused (a bound token is never
+    /// good as a bearer token).
+    pub fn dpop(mut self, public_url: impl Into<String>) -> Self {
+        self.dpop_url = Some(public_url.into());
         self
     }
 
@@ -282,6 +294,11 @@ fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
             .map_err(|e| BuildError::Config(format!("cannot build the HTTP client: {e}")))?,
     };
     let realm = b.realm.unwrap_or_else(|| b.audiences[0].clone());
+    if let Some(url) = &b.dpop_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return config("dpop: the public URL must be an http(s) URL");
+    }
     Ok(Settings {
         policy: Policy {
             issuer,
@@ -297,6 +314,7 @@ fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
         refetch_cooldown: b.refetch_cooldown,
         negative_cache_ttl: b.negative_cache_ttl,
         realm,
+        dpop_url: b.dpop_url.map(|u| u.trim_end_matches('/').to_string()),
         clock: b.clock,
         http,
     })

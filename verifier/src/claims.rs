@@ -56,6 +56,43 @@ pub struct Claims {
     /// `hwk`, `swk`, `mfa`; empty on a client's own token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// RFC 9449: the DPoP key the token is bound to. A bound token is
+    /// accepted only with a proof by that key ([`Verifier::verify_dpop`](crate::Verifier::verify_dpop)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: the service acting for the subject (a token made by
+    /// token exchange with an actor), with earlier actors nested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// RFC 7800 `cnf`: the key a token is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the DPoP key.
+    pub jkt: String,
+}
+
+/// RFC 8693 §4.1 `act`: who acts, and for whom they act in turn.
+///
+/// ```
+/// # let claims: sigil_verify::Claims = serde_json::from_value(serde_json::json!({
+/// #   "iss": "i", "sub": "alice", "aud": "svc-b", "exp": 2, "iat": 1, "jti": "j",
+/// #   "client_id": "svc-a",
+/// #   "act": {"sub": "svc-a", "act": {"sub": "gateway"}}})).unwrap();
+/// let chain: Vec<&str> = claims.actors().collect();
+/// assert_eq!(chain, ["svc-a", "gateway"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor: for a service, its client id.
+    pub sub: String,
+    /// The OAuth client the actor was (Sigil sets it to `sub`'s client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Whom this actor acted for before (an earlier exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 /// Sigil's authentication context classes, weakest first: a password; a
@@ -106,6 +143,12 @@ impl Claims {
     /// ```
     pub fn has_amr(&self, method: &str) -> bool {
         self.amr.iter().any(|m| m == method)
+    }
+
+    /// The chain of actors, the one presenting the token first (empty for
+    /// a token not made by delegation).
+    pub fn actors(&self) -> impl Iterator<Item = &str> {
+        std::iter::successors(self.act.as_ref(), |a| a.act.as_deref()).map(|a| a.sub.as_str())
     }
 
     /// Whether the sign-in reached at least `required` in Sigil's order of

@@ -65,6 +65,18 @@ pub enum VerifyError {
     /// the verifier fails closed.
     #[error("tokens cannot be verified right now: {0}")]
     Unavailable(Staleness),
+    /// The token is bound to a DPoP key (RFC 9449): it is good only with a
+    /// proof, through [`Verifier::verify_dpop`](crate::Verifier::verify_dpop)
+    /// (the `DPoP` scheme), never as a bearer token.
+    #[error("the token is bound to a DPoP key: present it with the DPoP scheme and a proof")]
+    DpopRequired,
+    /// The `DPoP` scheme with a token bound to no key.
+    #[error("the token is not bound to a DPoP key: present it as a bearer token")]
+    NotDpopBound,
+    /// The DPoP proof is missing, malformed, by another key, for another
+    /// request or token, too old, or replayed.
+    #[error("the DPoP proof is not acceptable: {0}")]
+    InvalidDpopProof(String),
 }
 
 impl VerifyError {

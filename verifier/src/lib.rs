@@ -86,6 +86,7 @@ pub mod axum;
 mod builder;
 mod claims;
 mod clock;
+mod dpop;
 mod error;
 mod fail_mode;
 mod jwks;
@@ -99,7 +100,7 @@ pub use builder::{
     DEFAULT_LEEWAY, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_REFETCH_COOLDOWN, DEFAULT_STALENESS_BOUND,
     VerifierBuilder,
 };
-pub use claims::{ACR_ORDER, Claims};
+pub use claims::{ACR_ORDER, Actor, Claims, Confirmation};
 pub use clock::{Clock, SystemClock};
 pub use error::{BuildError, RevokedBy, StaleSource, Staleness, VerifyError};
 pub use fail_mode::FailMode;

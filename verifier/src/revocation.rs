@@ -156,6 +156,8 @@ mod tests {
             sid: sid.map(Into::into),
             acr: None,
             amr: Vec::new(),
+            cnf: None,
+            act: None,
         }
     }
 

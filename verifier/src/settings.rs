@@ -24,6 +24,9 @@ pub(crate) struct Settings {
     pub(crate) refetch_cooldown: Duration,
     pub(crate) negative_cache_ttl: Duration,
     pub(crate) realm: String,
+    /// Where the service is reached, for DPoP proofs' `htu` (`None`: bound
+    /// tokens are refused).
+    pub(crate) dpop_url: Option<String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) http: reqwest::Client,
 }

@@ -256,6 +256,8 @@ mod tests {
             sid: None,
             acr: None,
             amr: Vec::new(),
+            cnf: None,
+            act: None,
         }
     }
 

@@ -97,6 +97,8 @@ struct Inner {
     counters: Counters,
     /// The background tasks, stopped when the last clone is dropped.
     tasks: Mutex<Vec<AbortHandle>>,
+    /// DPoP proofs seen (their `jti`), each accepted once.
+    proofs: crate::dpop::SeenProofs,
 }
 
 struct FetchState {
@@ -202,6 +204,7 @@ impl Verifier {
             stale_logged: AtomicBool::new(false),
             counters: Counters::default(),
             tasks: Mutex::new(Vec::new()),
+            proofs: crate::dpop::SeenProofs::default(),
         });
 
         match static_jwks {
@@ -273,6 +276,62 @@ impl Verifier {
     /// # }
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.verify_any(token).await?;
+        // RFC 9449 §7.2: a bound token is no bearer token.
+        if claims.cnf.is_some() {
+            return Err(VerifyError::DpopRequired);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies a DPoP-bound token presented with the `DPoP` scheme
+    /// (RFC 9449 §7): the token as [`Verifier::verify`] does, then `proof`
+    /// (the request's `DPoP` header): signed by the token's key (`cnf.jkt`),
+    /// for this request (`method`, and `path` under the public URL given
+    /// to [`VerifierBuilder::dpop`](crate::VerifierBuilder::dpop)), for this
+    /// token (`ath`), at most 60 s old, never seen before.
+    ///
+    /// ```no_run
+    /// # async fn run(verifier: sigil_verify::Verifier, token: &str, proof: &str) {
+    /// let claims = verifier.verify_dpop(token, proof, "GET", "/notes").await;
+    /// # }
+    /// ```
+    pub async fn verify_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<Claims, VerifyError> {
+        let Some(base) = &self.inner.settings.dpop_url else {
+            return Err(VerifyError::InvalidDpopProof(
+                "this service does not accept DPoP-bound tokens".into(),
+            ));
+        };
+        let claims = self.verify_any(token).await?;
+        let Some(cnf) = &claims.cnf else {
+            return Err(VerifyError::NotDpopBound);
+        };
+        let now = self.inner.settings.clock.now();
+        let leeway = self.inner.settings.policy.leeway;
+        let htu = format!("{base}{path}");
+        let (id, iat) = crate::dpop::check(proof, method, &htu, token, &cnf.jkt, now, leeway)
+            .map_err(VerifyError::InvalidDpopProof)?;
+        let until = iat + crate::dpop::PROOF_MAX_AGE + leeway;
+        if !self.inner.proofs.first_use(id, until, now) {
+            return Err(VerifyError::InvalidDpopProof(
+                "the proof was used before".into(),
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Whether this verifier accepts DPoP-bound tokens.
+    pub fn accepts_dpop(&self) -> bool {
+        self.inner.settings.dpop_url.is_some()
+    }
+
+    async fn verify_any(&self, token: &str) -> Result<Claims, VerifyError> {
         let arrived = Instant::now();
         match self.inner.check(token) {
             Ok(claims) => return Ok(claims),
@@ -297,10 +356,14 @@ impl Verifier {
     /// # }
     /// ```
     pub fn verify_cached(&self, token: &str) -> Result<Claims, VerifyError> {
-        self.inner.check(token).map_err(|failure| match failure {
+        let claims = self.inner.check(token).map_err(|failure| match failure {
             Failure::Error(e) => e,
             Failure::UnknownKid => VerifyError::UnknownKey,
-        })
+        })?;
+        if claims.cnf.is_some() {
+            return Err(VerifyError::DpopRequired);
+        }
+        Ok(claims)
     }
 
     /// Counters and ages that show the verifier's health, for a metrics

@@ -1,0 +1,201 @@
+//! DPoP proofs at a resource service (RFC 9449 §4.3 and §7): a token bound
+//! to a key (`cnf.jkt`) is good only with a fresh proof, signed by that
+//! key, naming this request (`htm`, `htu`) and this token (`ath`). Each
+//! proof's `jti` is accepted once (a bounded in-memory cache per verifier:
+//! a service's replicas each keep their own, which is what RFC 9449 §11.1
+//! asks of a resource server).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// How old a proof may be (its `iat`), and how long its `jti` is kept.
+pub(crate) const PROOF_MAX_AGE: i64 = 60;
+/// Most proof identifiers remembered at once.
+const CAPACITY: usize = 100_000;
+
+/// Why a proof was refused (rendered as `invalid_dpop_proof`).
+pub(crate) fn check(
+    proof: &str,
+    method: &str,
+    htu: &str,
+    token: &str,
+    jkt: &str,
+    now: i64,
+    leeway: i64,
+) -> Result<(String, i64), String> {
+    if proof.len() > 8 * 1024 {
+        return Err("the proof is too long".into());
+    }
+    let mut parts = proof.split('.');
+    let (Some(h), Some(c), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the proof is not a JWT".into());
+    };
+    let object = |part: &str| -> Result<Value, String> {
+        B64.decode(part)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .filter(Value::is_object)
+            .ok_or_else(|| "the proof is not a JWT".to_string())
+    };
+    let (header, claims) = (object(h)?, object(c)?);
+    if header["typ"].as_str() != Some("dpop+jwt") {
+        return Err("typ must be dpop+jwt".into());
+    }
+    let alg = match header["alg"].as_str() {
+        Some("ES256") => Algorithm::ES256,
+        Some("EdDSA") => Algorithm::EdDSA,
+        Some("RS256") => Algorithm::RS256,
+        Some("PS256") => Algorithm::PS256,
+        _ => return Err("alg must be ES256, EdDSA, RS256 or PS256".into()),
+    };
+    let key = &header["jwk"];
+    if !key.is_object()
+        || ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+            .iter()
+            .any(|m| key.get(m).is_some())
+    {
+        return Err("the header needs a public jwk".into());
+    }
+    let fits = matches!(
+        (alg, key["kty"].as_str(), key["crv"].as_str()),
+        (Algorithm::ES256, Some("EC"), Some("P-256"))
+            | (Algorithm::EdDSA, Some("OKP"), Some("Ed25519"))
+            | (Algorithm::RS256 | Algorithm::PS256, Some("RSA"), _)
+    );
+    if !fits {
+        return Err("the jwk does not fit the alg".into());
+    }
+    // The proof's key is the token's key: compared before any signature
+    // work, so a proof by another key costs little.
+    if thumbprint(key)? != jkt {
+        return Err("the proof is not made with the token's key".into());
+    }
+    let jwk: Jwk = serde_json::from_value(key.clone()).map_err(|_| "the jwk cannot be read")?;
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| "the jwk cannot be read")?;
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = Default::default();
+    jsonwebtoken::decode::<Value>(proof, &decoding, &validation)
+        .map_err(|_| "the proof's signature does not verify")?;
+    if claims["htm"].as_str() != Some(method) {
+        return Err(format!("htm must be {method}"));
+    }
+    let strip = |u: &str| u.split(['?', '#']).next().unwrap_or_default().to_string();
+    if claims["htu"].as_str().map(strip).as_deref() != Some(htu) {
+        return Err(format!("htu must be {htu}"));
+    }
+    let iat = claims["iat"].as_i64().ok_or("the proof needs iat")?;
+    if iat > now + leeway || now - iat > PROOF_MAX_AGE {
+        return Err("the proof's iat is too far from now".into());
+    }
+    let digest = sha256(token.as_bytes());
+    if claims["ath"].as_str() != Some(B64.encode(digest).as_str()) {
+        return Err("ath does not match the access token".into());
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| (1..=256).contains(&j.len()))
+        .ok_or("the proof needs a jti")?;
+    Ok((format!("{jkt}\u{0}{jti}"), iat))
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// RFC 7638 SHA-256 thumbprint of a public JWK, base64url.
+pub(crate) fn thumbprint(key: &Value) -> Result<String, String> {
+    let members: &[&str] = match key["kty"].as_str() {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        Some("OKP") => &["crv", "kty", "x"],
+        _ => return Err("unknown key type".into()),
+    };
+    let mut canonical = serde_json::Map::new();
+    for name in members {
+        let value = key[*name]
+            .as_str()
+            .ok_or_else(|| format!("the jwk lacks {name}"))?;
+        canonical.insert((*name).to_string(), Value::from(value));
+    }
+    // serde_json's map keeps keys sorted: the canonical order.
+    let text = Value::Object(canonical).to_string();
+    Ok(B64.encode(sha256(text.as_bytes())))
+}
+
+/// Proof identifiers seen, each until its proof would be too old anyway.
+#[derive(Default)]
+pub(crate) struct SeenProofs {
+    inner: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    until: HashMap<String, i64>,
+    order: VecDeque<(String, i64)>,
+}
+
+impl SeenProofs {
+    /// Whether `key` is new; remembers it until `until`.
+    pub(crate) fn first_use(&self, key: String, until: i64, now: i64) -> bool {
+        let mut seen = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some((old, expires)) = seen.order.front().cloned() {
+            if expires > now && seen.order.len() < CAPACITY {
+                break;
+            }
+            seen.order.pop_front();
+            if seen.until.get(&old) == Some(&expires) {
+                seen.until.remove(&old);
+            }
+        }
+        if seen.until.get(&key).is_some_and(|t| *t > now) {
+            return false;
+        }
+        seen.until.insert(key.clone(), until);
+        seen.order.push_back((key, until));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        let key = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+        });
+        assert_eq!(
+            thumbprint(&key).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn a_proof_id_is_new_once_until_it_expires() {
+        let seen = SeenProofs::default();
+        assert!(seen.first_use("a".into(), 100, 10));
+        assert!(!seen.first_use("a".into(), 100, 50));
+        assert!(seen.first_use("b".into(), 100, 50));
+        assert!(seen.first_use("a".into(), 200, 150), "expired, forgotten");
+    }
+}
