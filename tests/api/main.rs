@@ -4,6 +4,7 @@
 
 mod authenticator;
 mod browser;
+mod client_keys;
 mod helpers;
 
 mod admin;
@@ -16,6 +17,7 @@ mod conformance;
 mod device;
 mod device_example;
 mod discovery;
+mod dpop;
 mod forged_tokens;
 mod introspection;
 mod keys;
@@ -27,6 +29,7 @@ mod oidc;
 mod one_path;
 mod openapi;
 mod passkeys;
+mod private_key_jwt;
 mod properties;
 mod pruning;
 mod refresh;
@@ -37,4 +40,5 @@ mod startup;
 mod startup_refusals;
 mod throttle;
 mod token;
+mod token_exchange;
 mod users_me;
