@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod after_revocation;
 mod authorize;
+mod chain_example;
 mod cli;
 mod client_lifetimes;
 mod code_clients;
