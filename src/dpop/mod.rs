@@ -71,7 +71,9 @@ pub fn check(
     now: i64,
 ) -> Result<Proof, DpopError> {
     let jwt = jose::decode(proof).map_err(|e| invalid(e.to_string()))?;
-    if jwt.header["typ"].as_str() != Some("dpop+jwt") {
+    // A media type, so compared case-insensitively (RFC 7515 §4.1.9).
+    let typ = jwt.header["typ"].as_str().unwrap_or_default();
+    if !typ.eq_ignore_ascii_case("dpop+jwt") {
         return Err(invalid("the proof's typ must be dpop+jwt"));
     }
     jwt.algorithm().map_err(|e| invalid(e.to_string()))?;
@@ -93,9 +95,7 @@ pub fn check(
     if !same_uri(htu, expected.uri) {
         return Err(invalid(format!("htu must be {}", expected.uri)));
     }
-    let iat = claims["iat"]
-        .as_i64()
-        .ok_or_else(|| invalid("the proof has no iat"))?;
+    let iat = jose::numeric_date(&claims["iat"]).ok_or_else(|| invalid("the proof has no iat"))?;
     let max_age = config.proof_max_age.as_secs() as i64;
     if iat > now + CLOCK_SKEW_LEEWAY || now - iat > max_age {
         return Err(invalid(
@@ -128,27 +128,34 @@ pub fn check(
     })
 }
 
-/// RFC 9449 §4.3 step 9: `htu` compared without query and fragment, the
-/// scheme and host case-insensitively.
+/// RFC 9449 §4.3 step 9: `htu` compared without query and fragment,
+/// after RFC 3986 §6.2.2–6.2.3 normalisation of both.
 fn same_uri(presented: &str, expected: &str) -> bool {
-    let strip = |u: &str| -> String {
-        let u = u.split(['?', '#']).next().unwrap_or_default();
-        match u.split_once("://") {
-            Some((scheme, rest)) => {
-                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-                let host = host.to_ascii_lowercase();
-                let host = match scheme.to_ascii_lowercase().as_str() {
-                    "https" => host.strip_suffix(":443").unwrap_or(&host).to_string(),
-                    "http" => host.strip_suffix(":80").unwrap_or(&host).to_string(),
-                    _ => host,
-                };
-                let path = if path.is_empty() { "/" } else { path };
-                format!("{}://{host}{path}", scheme.to_ascii_lowercase())
-            }
-            None => u.to_string(),
+    normalized_uri(presented).is_some_and(|p| Some(p) == normalized_uri(expected))
+}
+
+/// An http(s) URI without query and fragment, its scheme and host
+/// lowercased, default port, dot segments and percent-encoded unreserved
+/// characters resolved (the url crate does all but the last).
+fn normalized_uri(uri: &str) -> Option<String> {
+    let bare = uri.split(['?', '#']).next().unwrap_or_default();
+    // Decode only unreserved characters: `%2F` must stay a byte of a segment.
+    let mut text = String::with_capacity(bare.len());
+    let mut rest = bare;
+    while let Some(at) = rest.find('%') {
+        text.push_str(&rest[..at]);
+        let hex = rest
+            .get(at + 1..at + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+        match u8::from_str_radix(hex, 16).ok()? {
+            c if c.is_ascii_alphanumeric() || b"-._~".contains(&c) => text.push(c as char),
+            _ => text.push_str(&rest[at..at + 3].to_ascii_uppercase()),
         }
-    };
-    strip(presented) == strip(expected)
+        rest = &rest[at + 3..];
+    }
+    text.push_str(rest);
+    let url = reqwest::Url::parse(&text).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.as_str().to_string())
 }
 
 /// Server nonces (RFC 9449 §8) without state: a nonce is a time window
@@ -218,6 +225,32 @@ mod tests {
         assert!(!same_uri(
             "https://evil.example/oauth/token",
             "https://id.example.com/oauth/token"
+        ));
+    }
+
+    #[test]
+    fn htu_is_compared_after_rfc_3986_normalisation() {
+        let token = "https://id.example.com/oauth/token";
+        for same in [
+            "https://id.example.com/oauth/%74oken",
+            "https://id.example.com/oauth/x/../token",
+            "https://id.example.com/./oauth/token",
+            "HTTPS://id.example.com/oauth/%2e%2e/oauth/token",
+        ] {
+            assert!(same_uri(same, token), "{same}");
+        }
+        for other in [
+            "https://id.example.com/oauth%2Ftoken",
+            "https://id.example.com/oauth/token/",
+            "https://id.example.com/oauth/%zztoken",
+            "ftp://id.example.com/oauth/token",
+            "not a uri",
+        ] {
+            assert!(!same_uri(other, token), "{other}");
+        }
+        assert!(same_uri(
+            "https://id.example.com/a%2fb",
+            "https://id.example.com/a%2Fb"
         ));
     }
 

@@ -97,14 +97,17 @@ pub async fn token_post(
     let now = sigil.clock.now();
     let grant = grant_label(params.get("grant_type"));
     let outcome = async {
+        // RFC 9449 §4-5: a proof binds the tokens to the client's key.
+        // Checked first: a client told use_dpop_nonce retries with a new
+        // proof and the same body, so its assertion (RFC 7523, used once)
+        // must not have been spent on the refused try.
+        let proofs = dpop_headers(&headers);
+        let proof =
+            oauth::dpop::check_request(&sigil, &proofs, "POST", TOKEN_PATH, None, now).await?;
         let basic = basic_credentials(&headers)?;
         let from = client_addr.as_ref().map(|Extension(ClientAddr(ip))| *ip);
         let client =
             authenticate_client_throttled(&sigil, from, basic, &params, TOKEN_PATH, now).await?;
-        // RFC 9449 §4-5: a proof binds the tokens to the client's key.
-        let proofs = dpop_headers(&headers);
-        let proof =
-            oauth::dpop::check_request(&sigil, &proofs, "POST", TOKEN_PATH, None, now).await?;
         let ctx = oauth::Context {
             from,
             dpop: proof.as_ref(),

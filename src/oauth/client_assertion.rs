@@ -157,17 +157,14 @@ async fn check(
     if !audience_ok {
         return Err("aud must be the issuer or the endpoint".into());
     }
-    let exp = claims["exp"].as_i64().ok_or("exp is required")?;
+    let exp = jose::numeric_date(&claims["exp"]).ok_or("exp is required")?;
     if now >= exp + CLOCK_SKEW_LEEWAY {
         return Err("the assertion has expired".into());
     }
     if exp > now + MAX_LIFETIME + CLOCK_SKEW_LEEWAY {
         return Err("the assertion lives too long (at most 5 minutes)".into());
     }
-    if claims["nbf"]
-        .as_i64()
-        .is_some_and(|nbf| nbf > now + CLOCK_SKEW_LEEWAY)
-    {
+    if jose::numeric_date(&claims["nbf"]).is_some_and(|nbf| nbf > now + CLOCK_SKEW_LEEWAY) {
         return Err("the assertion is not yet valid".into());
     }
     let jti = claims["jti"]

@@ -108,6 +108,17 @@ impl Unverified<'_> {
     }
 }
 
+/// An RFC 7519 §2 NumericDate: seconds since the epoch, which may have a
+/// fraction (`time.time()` in Python makes one), rounded down.
+pub fn numeric_date(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.is_finite() && f.abs() < 1e15)
+            .map(|f| f.floor() as i64)
+    })
+}
+
 /// Whether a JWK carries private key material (RFC 7518 §6.2.2, §6.3.2,
 /// RFC 8037 §2) or a symmetric key.
 pub fn has_private_parts(jwk: &Value) -> bool {

@@ -6,11 +6,11 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use sigil::clients::{GrantType, NewClient};
+use sigil::clients::{ClientKeys, GrantType, NewClient, parse_jwks};
 use sigil::scope::Scopes;
 
 use crate::browser::{Browser, REDIRECT, code_client, jwt_claims, pkce, request};
-use crate::client_keys::ClientKey;
+use crate::client_keys::{ClientKey, jwks};
 use crate::helpers::{Backend, NowSecs, PASSWORD, TestApp, TestClient};
 use crate::on_both_backends;
 
@@ -308,6 +308,30 @@ async fn the_token_endpoint_refuses_each_bad_proof(app: TestApp) {
     );
     let (_, error) = error_of(password_login(&app, &client, Some(&with_query)).await).await;
     assert_eq!(error, "invalid_dpop_proof", "replayed");
+    // What RFC 9449 allows and clients send is accepted: a fractional iat
+    // (a NumericDate, RFC 7519 §2), typ in another case (a media type), an
+    // htu equal after RFC 3986 normalisation.
+    let fractional = key.sign(
+        json!({"typ": "dpop+jwt", "jwk": key.public()}),
+        &json!({"jti": sigil::tokens::random_b64::<12>(), "htm": "POST", "htu": url,
+                "iat": now as f64 + 0.52}),
+    );
+    let upper = key.sign(
+        json!({"typ": "DPoP+JWT", "jwk": key.public()}),
+        &claims("POST", &url, now),
+    );
+    let base = &app.sigil.config.issuer;
+    let encoded = key.proof("POST", &format!("{base}/oauth/%74oken"), None, None, now);
+    let dotted = key.proof("POST", &format!("{base}/oauth/x/../token"), None, None, now);
+    for (what, proof) in [
+        ("fractional iat", fractional),
+        ("typ DPoP+JWT", upper),
+        ("%74oken", encoded),
+        ("x/../token", dotted),
+    ] {
+        let response = password_login(&app, &client, Some(&proof)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{what}");
+    }
 }
 
 async fn the_resource_endpoints_refuse_each_bad_proof(app: TestApp) {
@@ -580,8 +604,55 @@ async fn server_nonces_are_handed_out_and_required(app: TestApp) {
     app.clock.advance(601);
     let later = app.clock.now_secs();
     let proof = key.proof("POST", &token_url(&app), None, Some(&nonce), later);
-    let (_, error) = error_of(password_login(&app, &client, Some(&proof)).await).await;
+    let response = password_login(&app, &client, Some(&proof)).await;
+    let fresh = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (_, error) = error_of(response).await;
     assert_eq!(error, "use_dpop_nonce");
+
+    // A private_key_jwt client told use_dpop_nonce sends the same body
+    // again with a new proof: its assertion was not spent on the refusal.
+    let signer = ClientKey::ed25519("svc-1");
+    app.client_from(NewClient {
+        id: "svc".into(),
+        grant_types: vec![GrantType::ClientCredentials],
+        keys: Some(ClientKeys::Inline(
+            parse_jwks(&jwks(&[&signer]).to_string()).unwrap(),
+        )),
+        ..NewClient::default()
+    })
+    .await;
+    let assertion = signer.sign(
+        json!({"kid": "svc-1"}),
+        &json!({"iss": "svc", "sub": "svc", "aud": token_url(&app), "iat": later,
+                "exp": later + 60, "jti": sigil::tokens::random_b64::<12>()}),
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let send = |proof: String| {
+        app.post("/oauth/token")
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+    };
+    let first = send(key.proof("POST", &token_url(&app), None, None, later))
+        .await
+        .unwrap();
+    assert_eq!(error_of(first).await.1, "use_dpop_nonce");
+    let retry = send(key.proof("POST", &token_url(&app), None, Some(&fresh), later))
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    let body: Value = retry.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
 }
 
 async fn introspection_and_discovery_speak_of_dpop(app: TestApp) {

@@ -225,6 +225,11 @@ async fn each_claim_of_the_assertion_is_checked(app: TestApp) {
         let (status, _) = grant(&app, &assertion(&app, &key, json!({ "aud": aud }))).await;
         assert_eq!(status, StatusCode::OK, "aud {aud}");
     }
+    // Times are NumericDates (RFC 7519 §2), which may have a fraction.
+    let fractional =
+        json!({"iat": now as f64 + 0.25, "nbf": now as f64 - 0.5, "exp": now as f64 + 60.5});
+    let (status, body) = grant(&app, &assertion(&app, &key, fractional)).await;
+    assert_eq!(status, StatusCode::OK, "fractional times: {body}");
     let stranger = ClientKey::es256("k1");
     let refused: Vec<(&str, String)> = vec![
         (
@@ -407,7 +412,17 @@ async fn keys_at_a_jwks_uri_are_fetched_cached_and_refetched_for_a_new_kid(app: 
     let old = ClientKey::es256("2026-01");
     let new = ClientKey::es256("2026-02");
     let server = KeyServer::default();
-    *server.body.lock().unwrap() = jwks(&[&old]).to_string();
+    // The client publishes an encryption key beside its signing key
+    // (RFC 7517 §5: keys Sigil cannot use are ignored, not fatal).
+    let with_enc = |keys: &[&ClientKey]| {
+        let mut set = jwks(keys);
+        set["keys"].as_array_mut().unwrap().push(json!({
+            "kty": "OKP", "crv": "X25519", "use": "enc", "kid": "enc-1",
+            "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"
+        }));
+        set.to_string()
+    };
+    *server.body.lock().unwrap() = with_enc(&[&old]);
     let state = server.clone();
     let router = Router::new().route(
         "/jwks.json",
@@ -444,7 +459,7 @@ async fn keys_at_a_jwks_uri_are_fetched_cached_and_refetched_for_a_new_kid(app: 
     );
     // The client rotates its key: the new kid is not cached, so Sigil
     // fetches again (not within 10 s of the last fetch, though).
-    *server.body.lock().unwrap() = jwks(&[&old, &new]).to_string();
+    *server.body.lock().unwrap() = with_enc(&[&old, &new]);
     assert_eq!(
         grant(&app, &assertion(&app, &new, json!({}))).await.0,
         StatusCode::UNAUTHORIZED,

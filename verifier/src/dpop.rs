@@ -46,7 +46,11 @@ pub(crate) fn check(
             .ok_or_else(|| "the proof is not a JWT".to_string())
     };
     let (header, claims) = (object(h)?, object(c)?);
-    if header["typ"].as_str() != Some("dpop+jwt") {
+    // A media type, so compared case-insensitively (RFC 7515 §4.1.9).
+    if !header["typ"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+    {
         return Err("typ must be dpop+jwt".into());
     }
     let alg = match header["alg"].as_str() {
@@ -90,11 +94,23 @@ pub(crate) fn check(
     if claims["htm"].as_str() != Some(method) {
         return Err(format!("htm must be {method}"));
     }
-    let strip = |u: &str| u.split(['?', '#']).next().unwrap_or_default().to_string();
-    if claims["htu"].as_str().map(strip).as_deref() != Some(htu) {
+    let htu_ok = claims["htu"]
+        .as_str()
+        .and_then(normalized_uri)
+        .is_some_and(|presented| Some(presented) == normalized_uri(htu));
+    if !htu_ok {
         return Err(format!("htu must be {htu}"));
     }
-    let iat = claims["iat"].as_i64().ok_or("the proof needs iat")?;
+    // An RFC 7519 NumericDate may have a fraction.
+    let iat = claims["iat"]
+        .as_i64()
+        .or_else(|| {
+            claims["iat"]
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.floor() as i64)
+        })
+        .ok_or("the proof needs iat")?;
     if iat > now + leeway || now - iat > PROOF_MAX_AGE {
         return Err("the proof's iat is too far from now".into());
     }
@@ -172,9 +188,52 @@ impl SeenProofs {
     }
 }
 
+/// An http(s) URI as RFC 9449 §4.3 compares `htu`: without query and
+/// fragment, normalised as RFC 3986 §6.2.2–6.2.3 says (scheme and host
+/// case, default port, dot segments by the url crate; percent-encoded
+/// unreserved characters decoded here, other escapes uppercased).
+fn normalized_uri(uri: &str) -> Option<String> {
+    let bare = uri.split(['?', '#']).next().unwrap_or_default();
+    let mut text = String::with_capacity(bare.len());
+    let mut rest = bare;
+    while let Some(at) = rest.find('%') {
+        text.push_str(&rest[..at]);
+        let hex = rest
+            .get(at + 1..at + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+        match u8::from_str_radix(hex, 16).ok()? {
+            c if c.is_ascii_alphanumeric() || b"-._~".contains(&c) => text.push(c as char),
+            _ => text.push_str(&rest[at..at + 3].to_ascii_uppercase()),
+        }
+        rest = &rest[at + 3..];
+    }
+    text.push_str(rest);
+    let url = reqwest::Url::parse(&text).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.as_str().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn htu_is_compared_after_normalisation() {
+        let url = "https://notes.example.com/notes/1";
+        for same in [
+            "https://NOTES.example.com:443/notes/1?x=1",
+            "https://notes.example.com/notes/%31",
+            "https://notes.example.com/notes/x/../1",
+        ] {
+            assert_eq!(normalized_uri(same), normalized_uri(url), "{same}");
+        }
+        for other in [
+            "https://notes.example.com/notes%2F1",
+            "http://notes.example.com/notes/1",
+            "https://notes.example.com/notes/%zz",
+        ] {
+            assert_ne!(normalized_uri(other), normalized_uri(url), "{other}");
+        }
+    }
 
     #[test]
     fn the_thumbprint_is_rfc_7638s() {
