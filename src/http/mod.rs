@@ -79,7 +79,10 @@ pub fn app(sigil: Arc<Sigil>) -> Router {
         )
         .route("/oauth/revoke", post(oauth_extra::revoke_post))
         .route("/oauth/introspect", post(oauth_extra::introspect_post))
-        .route("/oauth/revocations", get(oauth_extra::revocations_get))
+        .route(
+            "/oauth/revocations",
+            get(oauth_extra::revocations_get).post(oauth_extra::revocations_post),
+        )
         .route(
             "/userinfo",
             get(userinfo::userinfo_get).post(userinfo::userinfo_post),

@@ -21,6 +21,7 @@ use crate::store::RevocationKind;
 
 const REVOKE: &str = "/oauth/revoke";
 const INTROSPECT: &str = "/oauth/introspect";
+const FEED: &str = "/oauth/revocations";
 
 fn no_store(body: Value) -> Response {
     let mut response = axum::Json(body).into_response();
@@ -137,26 +138,67 @@ pub async fn revocations_get(
         query.map_err(|_| OAuthError::InvalidRequest("malformed query string".into()))?;
     let basic = basic_credentials(&headers)?.ok_or_else(|| {
         OAuthError::InvalidClient(
-            "the revocation feed requires HTTP Basic client authentication".into(),
+            "the revocation feed requires HTTP Basic client authentication (or a POST)".into(),
         )
     })?;
     let from = client_addr.map(|Extension(ClientAddr(ip))| ip);
-    let client = authenticate_client_throttled(
-        &sigil,
-        from,
-        Some(basic),
-        &Params::default(),
-        "/oauth/revocations",
-        now,
-    )
-    .await?;
+    let client =
+        authenticate_client_throttled(&sigil, from, Some(basic), &Params::default(), FEED, now)
+            .await?;
+    feed_page(&sigil, &client, query.get("since").map(String::as_str), now).await
+}
+
+/// A page of the revocation feed, asked for in a form.
+#[derive(Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form for the OpenAPI document; the handler reads it as raw pairs (`Params`)"
+)]
+pub struct FeedForm {
+    #[schema(example = "0")]
+    since: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+}
+
+/// `POST /oauth/revocations` with `since` in a form: the same page as the
+/// GET, for clients that authenticate in the body (`private_key_jwt`, or
+/// `client_secret_post`).
+#[tracing::instrument(skip_all, name = "revocations_post")]
+#[utoipa::path(
+    post, path = "/oauth/revocations", tag = "oauth", operation_id = "revocations_form",
+    request_body(content = FeedForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Deny-list entries after the cursor (docs/revocation-feed.md)", body = Object),
+        (status = 400, description = "invalid_request", body = super::error::ErrorBody),
+        (status = 401, description = "invalid_client", body = super::error::ErrorBody),
+    ),
+    security((), ("client_basic" = []))
+)]
+pub async fn revocations_post(
+    State(sigil): State<Arc<Sigil>>,
+    client_addr: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, ApiError> {
+    let now = sigil.clock.now();
+    let client = form_client(&sigil, client_addr, &headers, &params, FEED, now).await?;
+    feed_page(&sigil, &client, params.get("since"), now).await
+}
+
+async fn feed_page(
+    sigil: &Sigil,
+    client: &Client,
+    since: Option<&str>,
+    now: i64,
+) -> Result<Response, ApiError> {
     if client.is_public() {
         return Err(OAuthError::InvalidClient(
             "the revocation feed requires a confidential client".into(),
         )
         .into());
     }
-    let since = match query.get("since").map(String::as_str) {
+    let since = match since {
         None | Some("") => 0,
         Some(text) => text
             .parse::<i64>()

@@ -43,6 +43,7 @@ impl Modify for Security {
         super::oauth_extra::revoke_post,
         super::oauth_extra::introspect_post,
         super::oauth_extra::revocations_get,
+        super::oauth_extra::revocations_post,
         super::users::users_post,
         super::users::users_me_get,
         super::users::users_me_revoke_sessions_post,
@@ -67,7 +68,7 @@ impl Modify for Security {
         super::health::readyz_get,
         super::health::metrics_get,
     ),
-    components(schemas(super::error::ErrorBody, super::token::TokenForm, super::oauth_extra::RevokeForm, super::device::DeviceAuthorizationForm)),
+    components(schemas(super::error::ErrorBody, super::token::TokenForm, super::oauth_extra::RevokeForm, super::oauth_extra::FeedForm, super::device::DeviceAuthorizationForm)),
     modifiers(&Security),
     tags(
         (name = "oauth", description = "OAuth 2.0: tokens, revocation, introspection, the revocation feed"),

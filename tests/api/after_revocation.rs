@@ -8,7 +8,7 @@ use serde_json::Value;
 use sigil::clock::{Clock, SystemClock};
 
 use crate::admin::{admin_token, call};
-use crate::helpers::{PASSWORD, TestApp, TestClient, json, session_records};
+use crate::helpers::{PASSWORD, TestApp, TestClient, claims_of, json, session_records};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -318,14 +318,4 @@ async fn a_login_waiting_on_a_revocation_in_progress_is_dated_after_it(app: Test
         .refresh(&client, s(&session, "refresh_token"), None)
         .await;
     assert_eq!(refreshed.status(), StatusCode::OK, "the session is live");
-}
-
-/// The payload of a JWT, unverified (the test only reads its times).
-fn claims_of(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON claims")
 }

@@ -163,11 +163,7 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in(app: TestApp) {
 
 /// The claims of the response's ID token (signature checked elsewhere).
 fn id_claims(response: &Value) -> Value {
-    let token = response["id_token"].as_str().expect("id_token");
-    let payload = token.split('.').nth(1).expect("payload");
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("claims JSON")
+    crate::helpers::claims_of(response["id_token"].as_str().expect("id_token"))
 }
 
 async fn an_untrusted_client_or_redirect_uri_gets_the_error_page_never_a_redirect(app: TestApp) {

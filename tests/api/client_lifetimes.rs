@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sigil::clients::{GrantType, Lifetimes, NewClient};
@@ -46,8 +44,7 @@ async fn ok(response: Response) -> Value {
 /// `expires_in` of a token response and `exp - iat` of its access token.
 fn lifetimes_of(body: &Value) -> (u64, i64) {
     let token = body["access_token"].as_str().unwrap();
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = crate::helpers::claims_of(token);
     (
         body["expires_in"].as_u64().unwrap(),
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),

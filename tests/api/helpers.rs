@@ -684,3 +684,12 @@ pub async fn until_audited(app: &TestApp, action: &str) -> sigil::store::AuditRe
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The payload of a JWT, unverified (for tests that read claims of a
+/// token whose signature is checked elsewhere).
+pub fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

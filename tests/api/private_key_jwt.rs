@@ -355,6 +355,39 @@ async fn the_other_endpoints_and_methods_take_assertions_alike(app: TestApp) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The revocation feed, POSTed with the cursor in the form, shows the
+    // token just revoked; a GET has nowhere to put an assertion.
+    let feed = format!("{base}/oauth/revocations");
+    let response = with_assertion(
+        &app,
+        "/oauth/revocations",
+        &assertion(&app, &key, json!({"aud": feed})),
+        &[("since", "0")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await.unwrap();
+    let jti = crate::helpers::claims_of(token)["jti"].clone();
+    assert!(
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "token" && e["jti"] == jti),
+        "{page}"
+    );
+    let response = with_assertion(
+        &app,
+        "/oauth/revocations",
+        &assertion(&app, &key, json!({"aud": feed})),
+        &[("since", "yesterday")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let response = app.get("/oauth/revocations?since=0").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // Discovery lists the method and its algorithms everywhere it applies.
     let metadata: Value = app
         .get("/.well-known/openid-configuration")

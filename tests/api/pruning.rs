@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -28,14 +27,10 @@ async fn app(backend: Backend) -> Option<TestApp> {
 on_both_backends!(spawn = super::app; a_pass_deletes_only_what_can_no_longer_matter);
 
 fn jti(access_token: &str) -> String {
-    let payload = access_token.split('.').nth(1).expect("a JWT");
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("base64url"),
-    )
-    .expect("JSON claims");
-    claims["jti"].as_str().expect("jti").to_string()
+    crate::helpers::claims_of(access_token)["jti"]
+        .as_str()
+        .expect("jti")
+        .to_string()
 }
 
 fn token_field(body: &Value, field: &str) -> String {

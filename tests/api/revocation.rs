@@ -201,16 +201,7 @@ async fn the_feed_lists_revocations_after_a_cursor_until_they_expire(app: TestAp
     let page = app.feed(&resource, &cursor).await;
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 4, "{page}");
-    let claims = |token: &str| -> Value {
-        use base64::Engine;
-        let payload = token.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let claims = crate::helpers::claims_of;
     let access_claims = claims(s(&access, "access_token"));
     assert_eq!(entries[0]["type"], "token");
     assert_eq!(entries[0]["jti"], access_claims["jti"]);

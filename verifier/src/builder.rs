@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::BuildError;
 use crate::fail_mode::FailMode;
+use crate::feed_auth::FeedAuth;
 use crate::settings::{DEFAULT_POLL, Settings};
 use crate::token::Policy;
 use crate::verifier::Verifier;
@@ -49,7 +50,7 @@ pub struct VerifierBuilder {
     pub(crate) audiences: Vec<String>,
     pub(crate) jwks_uri: Option<String>,
     pub(crate) static_jwks: Option<Vec<u8>>,
-    pub(crate) feed: Option<(String, String)>,
+    pub(crate) feed: Option<(String, FeedAuth)>,
     pub(crate) poll_interval: Option<Duration>,
     pub(crate) leeway: Duration,
     pub(crate) staleness_bound: Duration,
@@ -134,7 +135,39 @@ impl VerifierBuilder {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        self.feed = Some((client_id.into(), client_secret.into()));
+        self.feed = Some((client_id.into(), FeedAuth::Secret(client_secret.into())));
+        self
+    }
+
+    /// Poll the revocation feed as a `private_key_jwt` client (RFC 7523):
+    /// each poll is a POST with a new assertion signed with this private
+    /// key (PEM: PKCS#8, or PKCS#1 for RSA), `alg` one of `ES256`, `EdDSA`,
+    /// `RS256`, `PS256`. Sigil must know the public half (the client was
+    /// created with `--jwks-file` or `--jwks-uri`); `kid` names it there.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let verifier = sigil_verify::Verifier::builder()
+    ///     .issuer("https://sigil.example.com")
+    ///     .audience("notes-api")
+    ///     .revocation_feed_with_key("notes-api", "ES256", std::fs::read("feed-key.pem")?, Some("2026-12"))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn revocation_feed_with_key(
+        mut self,
+        client_id: impl Into<String>,
+        alg: &str,
+        private_key_pem: impl Into<Vec<u8>>,
+        kid: Option<&str>,
+    ) -> Self {
+        let auth = FeedAuth::Pem {
+            alg: alg.to_string(),
+            pem: private_key_pem.into(),
+            kid: kid.map(str::to_string),
+        };
+        self.feed = Some((client_id.into(), auth));
         self
     }
 
@@ -264,11 +297,8 @@ fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
     {
         return config("the poll interval must be at least 50 ms");
     }
-    if b.feed
-        .as_ref()
-        .is_some_and(|(id, secret)| id.is_empty() || secret.is_empty())
-    {
-        return config("the revocation feed needs a client id and a client secret");
+    if b.feed.as_ref().is_some_and(|(id, _)| id.is_empty()) {
+        return config("the revocation feed needs a client id");
     }
     let poll = b.poll_interval.unwrap_or(DEFAULT_POLL);
     if b.feed.is_some() && b.staleness_bound <= poll {
@@ -299,6 +329,10 @@ fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
     {
         return config("dpop: the public URL must be an http(s) URL");
     }
+    let feed = match b.feed {
+        Some((id, auth)) => Some((id, auth.check().map_err(BuildError::Config)?)),
+        None => None,
+    };
     Ok(Settings {
         policy: Policy {
             issuer,
@@ -307,7 +341,7 @@ fn check(b: VerifierBuilder) -> Result<Settings, BuildError> {
         },
         jwks_uri: b.jwks_uri,
         static_jwks: b.static_jwks,
-        feed: b.feed,
+        feed,
         poll_interval: b.poll_interval,
         staleness_bound: b.staleness_bound,
         fail_mode: b.fail_mode,

@@ -89,6 +89,7 @@ mod clock;
 mod dpop;
 mod error;
 mod fail_mode;
+mod feed_auth;
 mod jwks;
 mod revocation;
 mod settings;

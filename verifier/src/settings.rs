@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::fail_mode::FailMode;
+use crate::feed_auth::Credentials;
 use crate::token::Policy;
 
 /// Poll interval when neither the builder nor the feed names one.
@@ -17,7 +18,7 @@ pub(crate) struct Settings {
     pub(crate) policy: Policy,
     pub(crate) jwks_uri: Option<String>,
     pub(crate) static_jwks: Option<Vec<u8>>,
-    pub(crate) feed: Option<(String, String)>,
+    pub(crate) feed: Option<(String, Credentials)>,
     pub(crate) poll_interval: Option<Duration>,
     pub(crate) staleness_bound: Duration,
     pub(crate) fail_mode: FailMode,

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::claims::Claims;
 use crate::error::{BuildError, RevokedBy, StaleSource, Staleness, VerifyError};
 use crate::fail_mode::FailMode;
+use crate::feed_auth::Credentials;
 use crate::jwks::{self, Freshness, KeySet};
 use crate::revocation::{Entry, Page, Revocations};
 use crate::settings::{DEFAULT_POLL, Settings};
@@ -115,7 +116,7 @@ struct FetchState {
 struct Feed {
     url: String,
     client_id: String,
-    secret: String,
+    credentials: Credentials,
     /// The cursor of the last page applied; also serialises polls.
     cursor: tokio::sync::Mutex<String>,
     /// The interval the feed advertises, in milliseconds (0: none yet).
@@ -173,10 +174,10 @@ impl Verifier {
         if static_jwks.is_none() && settings.jwks_uri.is_none() {
             settings.jwks_uri = Some(discover(&settings).await?);
         }
-        let feed = settings.feed.take().map(|(client_id, secret)| Feed {
+        let feed = settings.feed.take().map(|(client_id, credentials)| Feed {
             url: format!("{}/oauth/revocations", settings.base_url()),
             client_id,
-            secret,
+            credentials,
             cursor: tokio::sync::Mutex::new("0".to_string()),
             advertised_ms: AtomicU64::new(0),
             last_ok_ms: AtomicU64::new(0),
@@ -734,12 +735,10 @@ impl Inner {
     async fn read_feed(&self, feed: &Feed, cursor: &mut String) -> Result<usize, String> {
         let mut applied = 0;
         for _ in 0..MAX_PAGES_PER_POLL {
-            let response = self
-                .settings
-                .http
-                .get(&feed.url)
-                .query(&[("since", cursor.as_str())])
-                .basic_auth(&feed.client_id, Some(&feed.secret))
+            let now = self.settings.clock.now();
+            let response = feed
+                .credentials
+                .request(&self.settings.http, &feed.url, &feed.client_id, cursor, now)?
                 .header(ACCEPT, "application/json")
                 .send()
                 .await
@@ -747,9 +746,10 @@ impl Inner {
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED {
                 return Err(format!(
-                    "Sigil refused the credentials of client {:?} (401): check the client id and \
-                     secret, and that the client is confidential",
-                    feed.client_id
+                    "Sigil refused the credentials of client {:?} (401): {}, and that the \
+                     client is confidential",
+                    feed.client_id,
+                    feed.credentials.hint()
                 ));
             }
             if status != StatusCode::OK {

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sigil::clients::{GrantType, NewClient, create_client};
+use sigil::clients::{ClientKeys, GrantType, NewClient, create_client, parse_jwks};
 use sigil::clock::{Clock, ManualClock};
 use sigil::config::Config;
 use sigil::keys::{Alg, SigningKey};
@@ -154,14 +154,18 @@ impl TestSigil {
         alg: Option<Alg>,
         audience: Option<&str>,
     ) -> TestClient {
-        let new = NewClient {
+        self.create(NewClient {
             id: id.to_string(),
             grant_types: grants.to_vec(),
             scopes: Scopes::parse(scopes).expect("scopes"),
             alg,
             audience: audience.map(str::to_string),
             ..NewClient::default()
-        };
+        })
+        .await
+    }
+
+    async fn create(&self, new: NewClient) -> TestClient {
         let (client, secret) = create_client(
             self.sigil.store.as_ref(),
             &self.sigil.config.max_client_lifetimes(),
@@ -174,6 +178,51 @@ impl TestSigil {
             id: client.id,
             secret: secret.map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string()),
         }
+    }
+
+    /// A verifier for this Sigil and the notes audience, on the manual
+    /// clock, with no revocation feed yet.
+    pub fn verifier_without_feed(&self) -> VerifierBuilder {
+        let clock = self.clock.clone();
+        Verifier::builder()
+            .issuer(self.base.clone())
+            .audience(AUDIENCE)
+            .clock(move || clock.now())
+    }
+
+    /// A public client (no secret).
+    pub async fn public_client(
+        &self,
+        id: &str,
+        grants: &[GrantType],
+        scopes: &str,
+        alg: Alg,
+        audience: &str,
+    ) -> TestClient {
+        self.create(NewClient {
+            id: id.to_string(),
+            public: true,
+            grant_types: grants.to_vec(),
+            scopes: Scopes::parse(scopes).expect("scopes"),
+            alg: Some(alg),
+            audience: Some(audience.to_string()),
+            ..NewClient::default()
+        })
+        .await
+    }
+
+    /// A confidential client that authenticates with `private_key_jwt`
+    /// and these public keys.
+    pub async fn key_client(&self, id: &str, jwks: &Value) {
+        self.create(NewClient {
+            id: id.to_string(),
+            grant_types: vec![GrantType::ClientCredentials],
+            keys: Some(ClientKeys::Inline(
+                parse_jwks(&jwks.to_string()).expect("a public JWKS"),
+            )),
+            ..NewClient::default()
+        })
+        .await;
     }
 
     /// The confidential client the verifiers read the feed with.
@@ -353,4 +402,113 @@ pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// An Ed25519 key pair of a client, as an operator would hold it: the
+/// private half as PKCS#8 PEM, the public half as a JWKS.
+pub struct FeedKey {
+    kid: String,
+    pkcs8: Vec<u8>,
+    public: Vec<u8>,
+}
+
+impl FeedKey {
+    pub fn generate(kid: &str) -> FeedKey {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+        FeedKey {
+            kid: kid.to_string(),
+            pkcs8: pkcs8.as_ref().to_vec(),
+            public: pair.public_key().as_ref().to_vec(),
+        }
+    }
+
+    pub fn pem(&self) -> Vec<u8> {
+        let body = base64::engine::general_purpose::STANDARD.encode(&self.pkcs8);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).expect("base64"))
+            .collect();
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+        .into_bytes()
+    }
+
+    pub fn jwks(&self) -> Value {
+        serde_json::json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "kid": self.kid, "x": B64.encode(&self.public)
+        }]})
+    }
+}
+
+/// A client's P-256 DPoP key (RFC 9449), making proofs as a client would.
+pub struct ProofKey {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    pub jwk: Value,
+}
+
+impl ProofKey {
+    pub fn generate() -> ProofKey {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+        let point = pair.public_key().as_ref();
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
+        });
+        ProofKey { pair, jwk }
+    }
+
+    /// RFC 7638: the required members in lexicographic order, hashed.
+    pub fn thumbprint(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
+            self.jwk["x"], self.jwk["y"]
+        );
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        B64.encode(digest.as_ref())
+    }
+
+    /// A proof of `claims` (`typ`, `alg` and `jwk` in the header).
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_typed("dpop+jwt", claims)
+    }
+
+    /// A JWT of `claims` with this `typ`, signed as a proof is.
+    pub fn sign_typed(&self, typ: &str, claims: &Value) -> String {
+        let header = serde_json::json!({"typ": typ, "alg": "ES256", "jwk": self.jwk});
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let signature = self
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", B64.encode(signature.as_ref()))
+    }
+
+    /// A fresh proof for `method url` at `iat`, naming `token` (`ath`).
+    pub fn proof(&self, method: &str, url: &str, token: Option<&str>, iat: i64) -> String {
+        let mut claims = serde_json::json!({
+            "jti": format!("{:x}", rand_u64()), "htm": method, "htu": url, "iat": iat,
+        });
+        if let Some(token) = token {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+            claims["ath"] = B64.encode(digest.as_ref()).into();
+        }
+        self.sign(&claims)
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).expect("randomness");
+    u64::from_le_bytes(bytes)
 }

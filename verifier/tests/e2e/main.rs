@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod dpop;
 mod layer;
 mod outage;
 mod revocation;

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use sigil::keys::{Alg, ops};
 use sigil_verify::{RevokedBy, VerifyError};
 
-use crate::helpers::{POLL, TestSigil, eventually, field, kid_of, spawn_notes};
+use crate::helpers::{FeedKey, POLL, TestSigil, eventually, field, kid_of, spawn_notes};
 
 /// Generous slack over the poll interval for a loaded CI machine.
 const SLACK: Duration = Duration::from_secs(2);
@@ -210,4 +210,58 @@ async fn a_new_key_met_while_sigil_is_down_is_accepted_once_sigil_is_back() {
     })
     .await;
     assert!(accepted, "{:?}", verifier.verify(&fresh).await);
+}
+
+/// A resource service with no secret: it polls the feed as a
+/// `private_key_jwt` client, a new signed assertion per page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_client_with_a_private_key_sees_revocations() {
+    let sigil = TestSigil::start().await;
+    sigil.user("alice").await;
+    let app = sigil.notes_app("notes-web", "notes:read", Alg::EdDSA).await;
+    let feed_key = FeedKey::generate("feed-1");
+    sigil.key_client("notes-feed", &feed_key.jwks()).await;
+    let verifier = sigil
+        .verifier_without_feed()
+        .revocation_feed_with_key("notes-feed", "EdDSA", feed_key.pem(), Some("feed-1"))
+        .poll_interval(POLL)
+        .build()
+        .await
+        .expect("the feed accepts the key");
+
+    let token = sigil.access_token(&app, "alice").await;
+    assert!(verifier.verify(&token).await.is_ok());
+    sigil.revoke(&app, &token).await;
+    let refused = eventually(POLL + SLACK, async || {
+        verifier.verify(&token).await == Err(VerifyError::Revoked(RevokedBy::Token))
+    })
+    .await;
+    assert!(
+        refused,
+        "a revocation did not reach the key-authenticated poller"
+    );
+    assert_eq!(verifier.stats().feed_errors, 0);
+
+    // A key Sigil does not know is refused at build, saying what to check.
+    let stranger = FeedKey::generate("feed-1");
+    let refused = sigil
+        .verifier_without_feed()
+        .revocation_feed_with_key("notes-feed", "EdDSA", stranger.pem(), Some("feed-1"))
+        .build()
+        .await
+        .expect_err("an unknown key is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("401") && message.contains("public half"),
+        "{message}"
+    );
+
+    // A key of another type than the algorithm named is refused before any request.
+    let mismatched = sigil
+        .verifier_without_feed()
+        .revocation_feed_with_key("notes-feed", "ES256", feed_key.pem(), None)
+        .build()
+        .await
+        .expect_err("an Ed25519 key cannot sign ES256");
+    assert!(mismatched.to_string().contains("ES256"), "{mismatched}");
 }
