@@ -29,6 +29,7 @@ pub const PRUNE_RUNS: &str = "sigil_prune_runs_total";
 pub const PRUNE_FAILURES: &str = "sigil_prune_failures_total";
 pub const PRUNE_DURATION: &str = "sigil_prune_duration_seconds";
 pub const DATABASE_UP: &str = "sigil_database_up";
+pub const REPLAY_EVICTIONS: &str = "sigil_replay_evictions_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

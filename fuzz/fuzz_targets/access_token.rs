@@ -47,6 +47,10 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
                 client_id: "web".into(),
                 scope: Some("read".into()),
                 sid: None,
+                acr: None,
+                amr: None,
+                cnf: None,
+                act: None,
             };
             sign_access_token(keys.signing_key(alg).expect("key"), &claims).expect("signed")
         })
